@@ -1,0 +1,366 @@
+"""Benchmark ``PUT /v2/customer_sessions/{id}`` (5-item cart) against ``patronage serve`` on PostgreSQL.
+
+One run prepares the database, starts the production server (gunicorn, sync workers) on loopback, then
+drives it from a separate ``bench/loadgen.py`` process through four phases:
+
+1. ceiling: closed loop on ``GET /api/v1/health`` (ninja, no auth, no DB query);
+2. session PUTs: the same closed loop on distinct sessions, reported as a ratio of the ceiling (>= 35%);
+3. open loop at 100 requests/s of session PUTs: p99 < 25 ms;
+4. 50 clients on the same 10 sessions: no update lost, p99 < 100 ms.
+
+Prints a table, writes the figures to ``var/bench/session_update.json`` and exits 0 when every target is
+met, 1 when one is missed, 2 when the benchmark itself could not run. The server is always stopped.
+Configuration: flags, or BENCH_DATABASE_URL / BENCH_PORT / BENCH_WORKERS / BENCH_CONNECTIONS /
+BENCH_DURATION / BENCH_WARMUP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+LOADGEN = ROOT / "bench" / "loadgen.py"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patronage_bench"
+HOST = "127.0.0.1"
+
+RATIO_TARGET = 0.35
+STEADY_RATE = 100.0
+STEADY_P99_MS = 25.0
+CONTENTION_CLIENTS = 50
+CONTENTION_SESSIONS = 10
+CONTENTION_P99_MS = 100.0
+DISTINCT_SESSIONS = 1000
+SESSION_PATH = "/v2/customer_sessions/bench-{session}"
+HEALTH_PATH = "/api/v1/health"
+
+# Five items shaped like the demo shop's catalogue. ``{n}`` (the loadgen's request number) lands in the
+# first price and in an attribute so that every request really changes the stored session.
+CART = [
+    {"name": "Espresso beans 1kg", "sku": "COF-001", "quantity": 2, "price": "@N@.99", "category": "coffee"},
+    {"name": "Ceramic mug", "sku": "MUG-010", "quantity": 1, "price": 9.5, "category": "kitchen"},
+    {"name": "Milk frother", "sku": "FRO-200", "quantity": 1, "price": 39.0, "category": "appliances"},
+    {"name": "Paper filters x100", "sku": "FIL-100", "quantity": 3, "price": 4.2, "category": "coffee"},
+    {"name": "Travel tumbler", "sku": "TUM-330", "quantity": 1, "price": 18.75, "category": "kitchen"},
+]
+LOST_KEY = re.compile(r"^r\d+$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    port: int
+    workers: int
+    connections: int
+    duration: float
+    warmup: float
+    steady_duration: float
+    customers: int
+    output: Path
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--database-url", default=env("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
+    p.add_argument("--port", type=int, default=int(env("BENCH_PORT", "8765")))
+    # Sync workers block on the database round trips, so a little more than one per core keeps both busy.
+    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "4")))
+    p.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "8")),
+                   help="closed-loop clients for the ceiling and the session PUT throughput phases")
+    p.add_argument("--duration", type=float, default=float(env("BENCH_DURATION", "15")),
+                   help="measured seconds of each closed-loop phase")
+    p.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "3")))
+    p.add_argument("--steady-duration", type=float, default=20.0, help="measured seconds at 100 req/s")
+    p.add_argument("--customers", type=int, default=500, help="demo customers, loaded only into a fresh DB")
+    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "session_update.json")
+    a = p.parse_args(argv)
+    return Settings(a.database_url, a.port, a.workers, a.connections, a.duration, a.warmup,
+                    a.steady_duration, a.customers, a.output)
+
+
+# --- database and product preparation -------------------------------------------------------------
+
+
+def ensure_database(url: str) -> str:
+    """Create the benchmark database when missing; return the server version for the report."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name:
+        raise SystemExit(f"no database name in {url!r}")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}")
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "?"
+
+
+def patronage_bin() -> str:
+    # The venv's console script sits next to the interpreter running us (make uses .venv/bin/python).
+    found = shutil.which("patronage", path=os.path.dirname(sys.executable))
+    return found or str(ROOT / ".venv" / "bin" / "patronage")
+
+
+def product_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": settings.database_url, "DEBUG": "0"}
+
+
+def patronage(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([patronage_bin(), *args], env=product_env(settings), capture_output=True,
+                          text=True, check=check, timeout=600, cwd=ROOT)
+
+
+def prepare_product(settings: Settings) -> str:
+    """Migrate, load demo data once (``demo`` appends on every call), and return a fresh API key."""
+    patronage(settings, "migrate", "--no-input", "-v", "0")
+    if patronage(settings, "apikey", "list", "--application", "demo-shop", check=False).returncode != 0:
+        print(f"loading demo data ({settings.customers} customers)")
+        patronage(settings, "demo", "--customers", str(settings.customers))
+    created = patronage(settings, "apikey", "create", "--application", "demo-shop", "--name", "bench")
+    return created.stdout.strip().splitlines()[-1].strip()
+
+
+# --- server lifecycle -----------------------------------------------------------------------------
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((HOST, port)) == 0
+
+
+def http(url: str, *, key: str | None = None, method: str = "GET", body: bytes | None = None,
+         timeout: float = 10) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"ApiKey-v1 {key}"
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before becoming healthy")
+        with contextlib.suppress(OSError):
+            if http(base + HEALTH_PATH, timeout=2)[0] == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"server not healthy after {timeout:.0f}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn and its workers: the whole process group we created, politely and then not."""
+    for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+            return
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings, log: Path) -> Iterator[str]:
+    if port_in_use(settings.port):
+        # Refuse rather than benchmark whatever else answers there.
+        raise RuntimeError(f"something already listens on {HOST}:{settings.port}; pick another --port")
+    cmd = [patronage_bin(), "serve", "--bind", f"{HOST}:{settings.port}", "--workers", str(settings.workers)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=product_env(settings), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=ROOT)
+    try:
+        base = f"http://{HOST}:{settings.port}"
+        wait_healthy(base, proc)
+        yield base
+    finally:
+        stop(proc)
+
+
+# --- load phases ----------------------------------------------------------------------------------
+
+
+def loadgen(base: str, *, duration: float, **opts: Any) -> dict[str, Any]:
+    """Run bench/loadgen.py in its own process (so the client does not share our GIL) and parse its JSON."""
+    cmd = [sys.executable, str(LOADGEN), "--url", base, "--duration", str(duration)]
+    for name, value in opts.items():
+        for item in value if isinstance(value, list) else [value]:
+            cmd += [f"--{name.replace('_', '-')}", str(item)]
+    budget = duration + float(opts.get("warmup", 0)) + float(opts.get("timeout", 30)) + 30
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def body_template(attributes: str) -> str:
+    """A request body for loadgen: ``{session}``/``{n}`` placeholders inside otherwise plain JSON."""
+    cart = json.dumps(CART).replace('"@N@.99"', "{n}.99")
+    return (
+        '{"customerSession": {"profileId": "bench-customer-{session}", '
+        f'"cartItems": {cart}, "attributes": {attributes}}}}}'
+    )
+
+
+def write_bodies(folder: Path) -> dict[str, Path]:
+    bodies = {
+        "put": body_template('{"channel": "bench", "seq": {n}}'),
+        # One new key per request: after the run, a session must hold one key per 2xx it answered.
+        "contention": body_template('{"r{n}": 1}'),
+    }
+    paths = {}
+    for name, text in bodies.items():
+        sample = text.replace("{session}", "x").replace("{n}", "7")
+        json.loads(sample)  # fail here, not as 422s under load
+        paths[name] = folder / f"{name}.json"
+        paths[name].write_text(text)
+    return paths
+
+
+def smoke_put(base: str, key: str, body: Path, session: str) -> None:
+    raw = body.read_text().replace("{session}", session).replace("{n}", "1").encode()
+    status, payload = http(f"{base}/v2/customer_sessions/bench-{session}", key=key, method="PUT", body=raw)
+    if status != 200 or len(payload["customerSession"]["cartItems"]) != 5:
+        raise RuntimeError(f"smoke PUT failed: {status} {str(payload)[:300]}")
+
+
+def count_stored_keys(base: str, key: str, prefix: str) -> list[int]:
+    counts = []
+    for i in range(CONTENTION_SESSIONS):
+        status, payload = http(f"{base}/v2/customer_sessions/bench-{prefix}{i}", key=key)
+        if status != 200:
+            raise RuntimeError(f"GET session {prefix}{i}: {status} {str(payload)[:300]}")
+        counts.append(sum(1 for k in payload["customerSession"]["attributes"] if LOST_KEY.match(k)))
+    return counts
+
+
+def run_phases(settings: Settings, base: str, key: str, bodies: dict[str, Path], run: str) -> dict[str, Any]:
+    auth = f"Authorization: ApiKey-v1 {key}"
+    put: dict[str, Any] = {"method": "PUT", "path": SESSION_PATH, "header": [auth]}
+    closed = {"mode": "closed", "connections": settings.connections, "warmup": settings.warmup}
+    smoke_put(base, key, bodies["put"], f"{run}-smoke")
+    print(f"[1/4] ceiling: GET {HEALTH_PATH}, {settings.connections} clients, {settings.duration:.0f}s")
+    ceiling = loadgen(base, duration=settings.duration, path=HEALTH_PATH, **closed)
+    print(f"[2/4] session PUT: {settings.connections} clients over {DISTINCT_SESSIONS} sessions")
+    throughput = loadgen(base, duration=settings.duration, **closed, **put, body_file=bodies["put"],
+                         sessions=DISTINCT_SESSIONS, session_prefix=f"{run}-t-")
+    print(f"[3/4] session PUT open loop at {STEADY_RATE:.0f} req/s for {settings.steady_duration:.0f}s")
+    steady = loadgen(base, duration=settings.steady_duration, mode="rate", rate=STEADY_RATE,
+                     connections=32, warmup=settings.warmup, **put, body_file=bodies["put"],
+                     sessions=DISTINCT_SESSIONS, session_prefix=f"{run}-s-")
+    print(f"[4/4] {CONTENTION_CLIENTS} clients on {CONTENTION_SESSIONS} sessions for {settings.duration:.0f}s")
+    contention_opts = {**put, "mode": "closed", "connections": CONTENTION_CLIENTS,
+                       "sessions": CONTENTION_SESSIONS, "body_file": bodies["contention"]}
+    # Loadgen does not count warm-up answers per session, yet they write: warm up on other sessions.
+    loadgen(base, duration=settings.warmup or 1, **contention_opts, session_prefix=f"{run}-cw-")
+    contention = loadgen(base, duration=settings.duration, **contention_opts, session_prefix=f"{run}-c-")
+    stored = count_stored_keys(base, key, f"{run}-c-")
+    return {"ceiling": ceiling, "throughput": throughput, "steady": steady, "contention": contention,
+            "contention_stored": stored}
+
+
+# --- verdicts and report --------------------------------------------------------------------------
+
+
+def verdicts(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    ceiling, put, steady, cont = raw["ceiling"], raw["throughput"], raw["steady"], raw["contention"]
+    ratio = put["rps"] / ceiling["rps"] if ceiling["rps"] else 0.0
+    oks = [cont["per_session_ok"][str(i)] for i in range(CONTENTION_SESSIONS)]
+    lost = sum(max(0, ok - got) for ok, got in zip(oks, raw["contention_stored"], strict=True))
+    unreported = sum(max(0, got - ok) for ok, got in zip(oks, raw["contention_stored"], strict=True))
+    s99, c99 = steady["latency_ms"]["p99"], cont["latency_ms"]["p99"]
+    return [
+        {"target": "session PUT throughput >= 35% of ceiling", "ours": f"{put['rps']:.1f} req/s",
+         "reference": f"{ceiling['rps']:.1f} req/s (ceiling)", "figure": f"ratio {ratio:.1%}",
+         "pass": ratio >= RATIO_TARGET and put["errors"] == 0 and ceiling["errors"] == 0,
+         "ratio": ratio},
+        {"target": f"p99 < {STEADY_P99_MS:.0f} ms at {STEADY_RATE:.0f} req/s",
+         "ours": f"p99 {s99} ms", "reference": f"p50 {steady['latency_ms']['p50']} ms, {steady['rps']} req/s",
+         "figure": f"errors {steady['errors']}",
+         "pass": s99 is not None and s99 < STEADY_P99_MS and steady["errors"] == 0},
+        {"target": f"{CONTENTION_CLIENTS} clients x {CONTENTION_SESSIONS} sessions: nothing lost",
+         "ours": f"lost {lost}", "reference": f"{cont['ok']} ok, {cont['rps']} req/s",
+         "figure": f"errors {cont['errors']}, unreported writes {unreported}",
+         "pass": lost == 0 and cont["errors"] == 0, "lost": lost, "unreported": unreported},
+        {"target": f"{CONTENTION_CLIENTS} clients x {CONTENTION_SESSIONS} sessions: p99 < "
+                   f"{CONTENTION_P99_MS:.0f} ms",
+         "ours": f"p99 {c99} ms", "reference": f"p50 {cont['latency_ms']['p50']} ms",
+         "figure": f"max {cont['latency_ms']['max']} ms",
+         "pass": c99 is not None and c99 < CONTENTION_P99_MS},
+    ]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    cols = ("target", "ours", "reference", "figure")
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    line = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    print(line.format("target", "ours", "ceiling / context", "detail", "result"))
+    for r in rows:
+        print(line.format(*(str(r[c]) for c in cols), "PASS" if r["pass"] else "FAIL"))
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        model = found.group(1).strip() if found else ""
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    # Turn SIGTERM into SystemExit so the ``finally`` that stops the server runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    run = time.strftime("%Y%m%d%H%M%S")  # fresh session ids, so earlier runs never pollute this one
+    settings.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pg_version = ensure_database(settings.database_url)
+        key = prepare_product(settings)
+        with tempfile.TemporaryDirectory() as tmp, \
+                running_server(settings, settings.output.with_suffix(".server.log")) as base:
+            raw = run_phases(settings, base, key, write_bodies(Path(tmp)), run)
+    except (RuntimeError, OSError, psycopg.Error, subprocess.SubprocessError, KeyError, ValueError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        print(f"benchmark could not run: {exc}\n{detail}", file=sys.stderr)
+        return 2
+    rows = verdicts(raw)
+    print()
+    print_table(rows)
+    report = {"started": started, "machine": {**machine(), "postgresql": pg_version},
+              "settings": {k: str(v) for k, v in vars(settings).items() if k != "database_url"},
+              "targets": rows, "raw": raw}
+    settings.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nfigures written to {settings.output.relative_to(ROOT)}")
+    return 0 if all(r["pass"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

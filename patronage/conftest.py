@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from patronage.testing.api import IntegrationClient
+from patronage.testing.factories import make_api_key, make_application
+from patronage.workspace.models import Application, Environment
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL row locks: runs in the PostgreSQL pass of `make test`")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def live_app(db: None) -> Application:
+    return make_application(environment=Environment.LIVE, slug="live-shop")
+
+
+@pytest.fixture
+def sandbox_app(db: None) -> Application:
+    return make_application(environment=Environment.SANDBOX, slug="sandbox-shop")
+
+
+@pytest.fixture
+def api(live_app: Application) -> IntegrationClient:
+    return IntegrationClient(make_api_key(live_app))
+
+
+@pytest.fixture
+def sandbox_api(sandbox_app: Application) -> IntegrationClient:
+    return IntegrationClient(make_api_key(sandbox_app))

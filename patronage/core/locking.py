@@ -1,0 +1,43 @@
+"""Row locking helpers and the one lock order every service follows.
+
+Lock order (PostgreSQL ``SELECT ... FOR NO KEY UPDATE``), always in this sequence, rows of one model by pk:
+
+    customer profile -> customer session -> coupon / promo code -> loyalty ledger
+
+Taking locks in one order is what keeps two requests from deadlocking. Keep locked blocks small.
+SQLite ignores row locks; there, ``transaction_mode=IMMEDIATE`` serializes writers instead and the
+invariants are also held by unique/check constraints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, models, transaction
+
+M = TypeVar("M", bound=models.Model)
+
+
+def lock(queryset: models.QuerySet[M]) -> models.QuerySet[M]:
+    return queryset.select_for_update(no_key=True)
+
+
+def get_or_create_locked(
+    queryset: models.QuerySet[M], *, defaults: Callable[[], dict[str, Any]], **lookup: Any
+) -> tuple[M, bool]:
+    """Return the row matching ``lookup`` locked for update, creating it when missing.
+
+    Two callers racing to create the same row both end with the one row: the loser's INSERT fails on
+    the unique constraint inside a savepoint and it then locks the winner's row.
+    ``defaults`` is only called when the row is created, so it may query. Must run inside ``transaction.atomic``.
+    """
+    locked = lock(queryset)
+    found = locked.filter(**lookup).first()
+    if found is not None:
+        return found, False
+    try:
+        with transaction.atomic():
+            return queryset.create(**lookup, **defaults()), True
+    except IntegrityError:
+        return locked.get(**lookup), False

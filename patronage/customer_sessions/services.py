@@ -1,0 +1,328 @@
+"""Writes to customer sessions: cart updates, state changes, returns, reopening and erasure.
+
+Every write locks in the documented order (see ``patronage.core.locking``): the customer profile first,
+then the session. The profile's ``closed_sessions``/``total_sales`` move by the difference each write
+makes to the session's contribution, under both locks, so concurrent closes never lose an update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from patronage.core import clock
+from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail, InvalidStateTransition, NotFound
+from patronage.core.locking import get_or_create_locked, lock
+from patronage.customers.models import CustomerProfile
+from patronage.customers.services import profile_lock_or_create, validate_integration_id
+from patronage.workspace.models import Application, Environment
+
+from .models import TRANSITIONS, CartItem, CustomerSession, Event, ReturnedItem, SessionReturn, SessionState
+
+ZERO = Decimal("0")
+
+
+@dataclass
+class CartItemInput:
+    sku: str
+    quantity: int
+    price: Decimal = ZERO
+    name: str = ""
+    category: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SessionInput:
+    """A session update as sent; ``None`` means "not sent, keep what is stored"."""
+
+    profile_id: str | None = None
+    store_integration_id: str | None = None
+    coupon_codes: list[str] | None = None
+    referral_code: str | None = None
+    loyalty_cards: list[str] | None = None
+    identifiers: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+    additional_costs: dict[str, Decimal] | None = None
+    cart_items: list[CartItemInput] | None = None
+    state: str | None = None
+
+    def edits_content(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name not in {"state", "profile_id"})
+
+
+@dataclass
+class SessionResult:
+    session: CustomerSession
+    items: list[CartItem]
+    profile: CustomerProfile | None
+    created: bool = False
+    session_return: SessionReturn | None = None
+    returned_items: list[ReturnedItem] = field(default_factory=list)
+
+
+def _error(exc_class: type, message: str, pointer: str) -> Exception:
+    return exc_class(message, details=[ErrorDetail(title=exc_class.title, details=message, pointer=pointer)])
+
+
+def _lock_profile_then_session(
+    *, application: Application, integration_id: str, profile_id: str | None
+) -> tuple[CustomerProfile | None, CustomerSession, bool]:
+    """Lock (creating when missing) the profile and then the session, in the documented order."""
+    if profile_id is None:
+        # Not sent: the session keeps its customer. Read it unlocked to know which profile to lock first.
+        profile_id = (
+            CustomerSession.objects.filter(application=application, integration_id=integration_id)
+            .values_list("profile_integration_id", flat=True)
+            .first()
+        ) or ""
+        keep_profile = True
+    else:
+        keep_profile = False
+    profile = None
+    if profile_id:
+        errors = ErrorCollector()
+        validate_integration_id(profile_id, pointer="/customerSession/profileId", errors=errors)
+        errors.raise_if_any()
+        profile, _ = profile_lock_or_create(environment=application.environment, integration_id=profile_id)
+    now = clock.now()
+    session, created = get_or_create_locked(
+        CustomerSession.objects.all(),
+        defaults=lambda: {
+            "profile": profile,
+            "profile_integration_id": profile_id,
+            "created": now,
+            "updated": now,
+            "first_session": profile is None or not CustomerSession.objects.filter(profile=profile).exists(),
+        },
+        application=application,
+        integration_id=integration_id,
+    )
+    if keep_profile and session.profile_integration_id != profile_id:
+        raise Conflict(f"Customer session {integration_id} changed customer meanwhile; retry the request")
+    return profile, session, created
+
+
+def _replace_cart(session: CustomerSession, items: list[CartItemInput]) -> list[CartItem]:
+    if session.pk is not None:
+        CartItem.objects.filter(session=session).delete()
+    rows = [
+        CartItem(
+            session=session,
+            position=position,
+            name=item.name,
+            sku=item.sku,
+            quantity=item.quantity,
+            price=item.price,
+            category=item.category,
+            attributes=item.attributes,
+            extra=item.extra,
+        )
+        for position, item in enumerate(items)
+    ]
+    return CartItem.objects.bulk_create(rows)
+
+
+def _apply_content(session: CustomerSession, data: SessionInput) -> None:
+    for name in ("store_integration_id", "coupon_codes", "referral_code", "loyalty_cards", "identifiers"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(session, name, value)
+    if data.attributes is not None:
+        merged = {**session.attributes, **data.attributes}
+        session.attributes = {k: v for k, v in merged.items() if v is not None}
+    if data.additional_costs is not None:
+        session.additional_costs = {name: {"price": str(price)} for name, price in data.additional_costs.items()}
+
+
+def _apply_state(session: CustomerSession, target: str, *, pointer: str) -> None:
+    if target == session.state:
+        return
+    if target not in TRANSITIONS[session.state]:
+        raise _error(
+            InvalidStateTransition,
+            f"Cannot change the state of customer session {session.integration_id} from {session.state} to {target}",
+            pointer,
+        )
+    session.state = target
+    if target == SessionState.CLOSED:
+        session.closed_at = clock.now()
+
+
+def _recompute_totals(session: CustomerSession, items: list[CartItem]) -> None:
+    session.cart_item_total = sum((i.price * i.quantity for i in items), ZERO)
+    session.additional_cost_total = sum((Decimal(c["price"]) for c in session.additional_costs.values()), ZERO)
+    session.total = session.cart_item_total + session.additional_cost_total
+
+
+def _settle_profile(
+    profile: CustomerProfile | None, session: CustomerSession, *, was_order: bool, old_sales: Decimal
+) -> None:
+    """Move the customer's order count and sales by what this write changed, and mark activity."""
+    if profile is None:
+        return
+    profile.closed_sessions += int(session.is_order) - int(was_order)
+    profile.total_sales += session.sales - old_sales
+    profile.last_activity = clock.now()
+    profile.save(update_fields=["closed_sessions", "total_sales", "last_activity"])
+
+
+def _session_update(*, application: Application, integration_id: str, data: SessionInput) -> SessionResult:
+    profile, session, created = _lock_profile_then_session(
+        application=application, integration_id=integration_id, profile_id=data.profile_id
+    )
+    was_order, old_sales = session.is_order, session.sales
+    if not created and session.state != SessionState.OPEN:
+        changes_customer = data.profile_id is not None and data.profile_id != session.profile_integration_id
+        if data.edits_content() or changes_customer:
+            raise _error(
+                InvalidStateTransition,
+                f"Customer session {integration_id} is {session.state}: only its state can change"
+                + (" (reopen it to edit the cart)" if session.state == SessionState.CLOSED else ""),
+                "/customerSession",
+            )
+    if data.profile_id is not None:
+        session.profile, session.profile_integration_id = profile, data.profile_id
+    _apply_content(session, data)
+    if data.cart_items is not None:
+        items = _replace_cart(session, data.cart_items)
+    else:
+        items = list(CartItem.objects.filter(session=session))
+    if data.state is not None:
+        _apply_state(session, data.state, pointer="/customerSession/state")
+    _recompute_totals(session, items)
+    session.updated = clock.now()
+    session.save()
+    _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
+    return SessionResult(session=session, items=items, profile=profile, created=created)
+
+
+def session_update(
+    *, application: Application, integration_id: str, data: SessionInput, dry: bool = False
+) -> SessionResult:
+    """Create or update a session (and its customer when new). ``dry`` evaluates and rolls everything back."""
+    errors = ErrorCollector()
+    validate_integration_id(integration_id, pointer="/customerSessionId", errors=errors)
+    errors.raise_if_any()
+    with transaction.atomic():
+        if not dry:
+            return _session_update(application=application, integration_id=integration_id, data=data)
+        savepoint = transaction.savepoint()
+        try:
+            return _session_update(application=application, integration_id=integration_id, data=data)
+        finally:
+            transaction.savepoint_rollback(savepoint)
+
+
+def _locked_existing(application: Application, integration_id: str) -> tuple[CustomerProfile | None, CustomerSession]:
+    if not CustomerSession.objects.filter(application=application, integration_id=integration_id).exists():
+        raise _error(NotFound, f"Customer session {integration_id} not found", "/customerSessionId")
+    profile, session, _ = _lock_profile_then_session(
+        application=application, integration_id=integration_id, profile_id=None
+    )
+    return profile, session
+
+
+@transaction.atomic
+def session_return_items(
+    *, application: Application, integration_id: str, returned: list[tuple[int, int | None]]
+) -> SessionResult:
+    """Return cart items of an order: ``returned`` holds (position, quantity or None for all that remain)."""
+    profile, session = _locked_existing(application, integration_id)
+    if session.state not in (SessionState.CLOSED, SessionState.PARTIALLY_RETURNED):
+        raise _error(
+            InvalidStateTransition,
+            f"Customer session {integration_id} is {session.state}: only closed sessions accept returns",
+            "/return",
+        )
+    was_order, old_sales = session.is_order, session.sales
+    items = list(CartItem.objects.filter(session=session))
+    by_position = {item.position: item for item in items}
+    errors = ErrorCollector()
+    taken: dict[int, int] = {}
+    for index, (position, quantity) in enumerate(returned):
+        pointer = f"/return/returnedCartItems/{index}"
+        item = by_position.get(position)
+        if item is None:
+            errors.add(f"The cart has no item at position {position}", pointer=f"{pointer}/position")
+            continue
+        remaining = item.quantity - item.returned_quantity - taken.get(position, 0)
+        wanted = remaining if quantity is None else quantity
+        if wanted < 1 or wanted > remaining:
+            errors.add(
+                f"Position {position} ({item.sku}) has {remaining} left to return, not {wanted}",
+                pointer=f"{pointer}/quantity",
+            )
+            continue
+        taken[position] = taken.get(position, 0) + wanted
+    if not returned:
+        errors.add("Name at least one cart item to return", pointer="/return/returnedCartItems")
+    errors.raise_if_any()
+
+    for position, quantity in taken.items():
+        by_position[position].returned_quantity += quantity
+        session.returned_total += by_position[position].price * quantity
+    CartItem.objects.bulk_update([by_position[p] for p in taken], ["returned_quantity"])
+    session.state = SessionState.PARTIALLY_RETURNED
+    session.updated = clock.now()
+    session.save()
+    _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
+
+    event = Event.objects.create(
+        application=application,
+        session=session,
+        profile_integration_id=session.profile_integration_id,
+        type="talon_session_returned",
+        attributes={"returnedCartItems": [{"position": p, "quantity": q} for p, q in taken.items()]},
+    )
+    session_return = SessionReturn.objects.create(
+        session=session, event=event, profile_integration_id=session.profile_integration_id
+    )
+    returned_items = ReturnedItem.objects.bulk_create(
+        [ReturnedItem(session_return=session_return, position=p, quantity=q) for p, q in taken.items()]
+    )
+    return SessionResult(
+        session=session,
+        items=items,
+        profile=profile,
+        session_return=session_return,
+        returned_items=returned_items,
+    )
+
+
+@transaction.atomic
+def session_reopen(*, application: Application, integration_id: str) -> SessionResult:
+    """Closed -> open again, taking the order out of the customer's totals."""
+    profile, session = _locked_existing(application, integration_id)
+    if session.state != SessionState.CLOSED:
+        reason = " (it has returns)" if session.state == SessionState.PARTIALLY_RETURNED else ""
+        raise _error(
+            InvalidStateTransition,
+            f"Cannot change the state of customer session {integration_id} from {session.state} to open: "
+            f"only closed sessions can be reopened{reason}",
+            "/customerSessionId",
+        )
+    was_order, old_sales = session.is_order, session.sales
+    session.state = SessionState.OPEN
+    session.closed_at = None
+    session.updated = clock.now()
+    session.save()
+    _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
+    return SessionResult(session=session, items=list(CartItem.objects.filter(session=session)), profile=profile)
+
+
+@transaction.atomic
+def customer_data_erase(*, environment: Environment, integration_id: str) -> None:
+    """Right to erasure: the profile and its personal data go; its orders stay, anonymized."""
+    profile = lock(CustomerProfile.objects.filter(environment=environment, integration_id=integration_id)).first()
+    if profile is None:
+        raise _error(NotFound, f"Customer profile {integration_id} not found", "/integrationId")
+    sessions = CustomerSession.objects.filter(profile=profile)
+    Event.objects.filter(session__in=sessions).update(profile_integration_id="")
+    SessionReturn.objects.filter(session__in=sessions).update(profile_integration_id="")
+    sessions.update(profile=None, profile_integration_id="", anonymized=True)
+    profile.delete()

@@ -1,0 +1,144 @@
+"""Demo data: two shops and thousands of customers with carts and orders, inserted in bulk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.db import transaction
+
+from patronage.core import clock
+from patronage.customer_sessions.models import CartItem, CustomerSession, SessionState
+from patronage.customers.models import CustomerProfile
+from patronage.workspace.models import Application, Environment
+from patronage.workspace.services import environment_get
+
+FIRST = "Anna Piotr Maria Jan Katarzyna Tomasz Olivia Liam Emma Noah Sofia Lucas Mia Ethan Zoe Adam Ewa Marek Ida Leo".split()
+LAST = "Nowak Kowalski Smith Jones Garcia Miller Davis Wilson Lee Brown Taylor Clark Lewis Walker Young King Hall".split()
+PRODUCTS = [
+    ("Espresso beans 1kg", "COF-001", "coffee", Decimal("24.90")),
+    ("Ceramic mug", "MUG-010", "kitchen", Decimal("9.50")),
+    ("Milk frother", "FRO-200", "appliances", Decimal("39.00")),
+    ("Paper filters x100", "FIL-100", "coffee", Decimal("4.20")),
+    ("Gift card", "GFT-050", "gifts", Decimal("50.00")),
+    ("Travel tumbler", "TUM-330", "kitchen", Decimal("18.75")),
+]
+BATCH = 2000
+DEMO_APPS = [
+    ("Demo Shop", "demo-shop", Environment.LIVE, "USD"),
+    ("Demo Sandbox", "demo-sandbox", Environment.SANDBOX, "USD"),
+]
+
+
+def demo_applications() -> list[Application]:
+    apps = []
+    for name, slug, env, currency in DEMO_APPS:
+        app, _ = Application.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "environment": environment_get(env),
+                "currency": currency,
+                "time_zone": "Europe/Warsaw",
+                "description": "Created by `patronage demo`.",
+            },
+        )
+        apps.append(app)
+    return apps
+
+
+def _phone(rng: random.Random) -> str:
+    # US numbers in the 201-555-01xx..99xx fictional range are valid E.164 and never real subscribers.
+    return f"+1201555{rng.randint(100, 9999):04d}"
+
+
+def _sessions_for(
+    rng: random.Random, app: Application, profile: CustomerProfile, start: dt.datetime, serial: int
+) -> tuple[list[CustomerSession], list[list[CartItem]]]:
+    sessions, carts = [], []
+    for n in range(rng.choice((0, 1, 1, 2, 3))):
+        created = start + dt.timedelta(minutes=rng.randint(0, 60 * 24 * 300))
+        state = rng.choices(
+            [SessionState.CLOSED, SessionState.OPEN, SessionState.CANCELLED], weights=[7, 2, 1]
+        )[0]
+        items = []
+        for position, (name, sku, category, price) in enumerate(rng.sample(PRODUCTS, rng.randint(1, 4))):
+            items.append(
+                CartItem(position=position, name=name, sku=sku, category=category, price=price,
+                         quantity=rng.randint(1, 3))
+            )
+        total = sum((i.price * i.quantity for i in items), Decimal("0"))
+        sessions.append(
+            CustomerSession(
+                application=app,
+                integration_id=f"demo-{serial}-{n}",
+                profile=profile,
+                profile_integration_id=profile.integration_id,
+                state=state,
+                cart_item_total=total,
+                total=total,
+                first_session=n == 0,
+                created=created,
+                updated=created,
+                closed_at=created + dt.timedelta(minutes=5) if state != SessionState.OPEN else None,
+            )
+        )
+        carts.append(items)
+    return sessions, carts
+
+
+def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] | None = None) -> int:
+    """Add ``customers`` live profiles (plus a tenth as many in sandbox) with sessions. Returns profiles made."""
+    rng = random.Random(seed)
+    live_app, sandbox_app = demo_applications()
+    now = clock.now()
+    start = now - dt.timedelta(days=365)
+    made = 0
+    plan = [(live_app, customers), (sandbox_app, max(customers // 10, 1) if customers else 0)]
+    for app, count in plan:
+        offset = CustomerProfile.objects.filter(environment=app.environment).count()
+        for batch_start in range(0, count, BATCH):
+            with transaction.atomic():
+                profiles = []
+                for i in range(batch_start, min(batch_start + BATCH, count)):
+                    serial = offset + i
+                    first, last = rng.choice(FIRST), rng.choice(LAST)
+                    profiles.append(
+                        CustomerProfile(
+                            environment=app.environment,
+                            integration_id=f"cust-{serial:07d}",
+                            name=f"{first} {last}",
+                            email=f"{first}.{last}.{serial}@example.com".lower(),
+                            phone=_phone(rng),
+                            birth_date=dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28)),
+                            accepts_marketing=rng.random() < 0.6,
+                            tax_exempt=rng.random() < 0.05,
+                            attributes={"LoyaltyTier": rng.choice(["bronze", "silver", "gold"])},
+                            created=start + dt.timedelta(minutes=rng.randint(0, 60 * 24 * 200)),
+                            last_activity=now - dt.timedelta(minutes=rng.randint(0, 60 * 24 * 60)),
+                        )
+                    )
+                CustomerProfile.objects.bulk_create(profiles, batch_size=1000)
+                sessions: list[CustomerSession] = []
+                carts: list[list[CartItem]] = []
+                for profile in profiles:
+                    s, c = _sessions_for(rng, app, profile, profile.created, int(profile.integration_id[5:]))
+                    sessions += s
+                    carts += c
+                    orders = [x for x in s if x.is_order]
+                    profile.closed_sessions = len(orders)
+                    profile.total_sales = sum((x.total for x in orders), Decimal("0"))
+                CustomerProfile.objects.bulk_update(profiles, ["closed_sessions", "total_sales"], batch_size=1000)
+                CustomerSession.objects.bulk_create(sessions, batch_size=1000)
+                items = []
+                for session, cart in zip(sessions, carts, strict=True):
+                    for item in cart:
+                        item.session = session
+                        items.append(item)
+                CartItem.objects.bulk_create(items, batch_size=2000)
+            made += len(profiles)
+            if progress:
+                progress(len(profiles))
+    return made

@@ -1,0 +1,26 @@
+import os
+import subprocess
+import sys
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Everything for local use: migrate, first-start setup, a job worker and the web app until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("bootstrap")
+        port = options["port"]
+        worker = subprocess.Popen([sys.executable, "-m", "patronage.cli", "worker"])
+        self.stdout.write(f"Back office: http://127.0.0.1:{port}/admin/  (Integration API docs: /docs)")
+        try:
+            call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=10)

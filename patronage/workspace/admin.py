@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django import forms
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from unfold.admin import ModelAdmin, TabularInline
+
+from patronage.core import clock
+
+from .models import ApiKey, Application, Environment
+from .services import api_key_create, api_key_revoke
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(ReadOnlyAdmin):
+    list_display = ["name", "slug"]
+
+
+class ApiKeyInline(TabularInline):
+    model = ApiKey
+    fields = ["name", "prefix", "status", "created", "expires_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Application)
+class ApplicationAdmin(ModelAdmin):
+    list_display = ["name", "slug", "environment", "currency", "time_zone", "created"]
+    list_filter = ["environment"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ApiKeyInline]
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["application", "name", "expires_at"]
+
+    def clean_expires_at(self) -> Any:
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= clock.now():
+            raise forms.ValidationError("The expiry date must be in the future.")
+        return value
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ModelAdmin):
+    add_form = ApiKeyForm
+    list_display = ["name", "prefix", "application", "status", "created", "expires_at", "revoked_at"]
+    list_filter = ["application__environment", "application"]
+    search_fields = ["name", "prefix", "application__slug"]
+    list_select_related = ["application__environment"]
+    fields = ["application", "name", "expires_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        # Keys are immutable once made: a changed key would be a different key.
+        return ["application", "name", "expires_at", "prefix", "status", "created", "revoked_at"] if obj else []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return self.get_readonly_fields(request, obj) if obj else self.fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            return
+        created, plaintext = api_key_create(
+            application=obj.application, name=obj.name, expires_at=obj.expires_at, actor=request.user
+        )
+        obj.pk, obj.prefix, obj.digest, obj.created = created.pk, created.prefix, created.digest, created.created
+        request._new_api_key = plaintext  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        plaintext = getattr(request, "_new_api_key", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
+            request,
+            "admin/workspace/apikey/created.html",
+            {**self.admin_site.each_context(request), "api_key": obj, "plaintext": plaintext,
+             "opts": self.model._meta, "title": "API key created"},
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:
+        active = [key for key in queryset if key.revoked_at is None]
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/workspace/apikey/revoke_confirm.html",
+                {**self.admin_site.each_context(request), "keys": active, "queryset": queryset,
+                 "opts": self.model._meta, "title": "Revoke API keys?",
+                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME},
+            )
+        for key in active:
+            api_key_revoke(api_key=key, actor=request.user)
+        self.message_user(request, f"Revoked {len(active)} API key(s).", messages.SUCCESS)
+        return None

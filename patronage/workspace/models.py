@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+
+from patronage.core import clock
+
+
+class Environment(models.Model):
+    """Sandbox or live. Exactly these two rows exist (made by a migration); customer data is per environment."""
+
+    SANDBOX = "sandbox"
+    LIVE = "live"
+    SLUGS = [(SANDBOX, "Sandbox"), (LIVE, "Live")]
+
+    slug = models.CharField(max_length=16, unique=True, choices=SLUGS)
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.slug == self.SANDBOX
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Warsaw)")
+
+
+class Application(models.Model):
+    """A shop or storefront. Applications of one environment share customer profiles."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="applications")
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD or EUR.")],
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    description = models.TextField(blank=True)
+    created = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.environment.slug})"
+
+
+class ApiKey(models.Model):
+    """An Integration API key. Only a SHA-256 digest is stored; the key is shown once when created."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise a key.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(default=clock.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Leave empty for a key that never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= clock.now():
+            return "expired"
+        return "active"

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.db import transaction
+
+from patronage.core import clock
+from patronage.core.errors import ValidationFailed
+
+from .models import ApiKey, Application, Environment
+
+KEY_BYTES = 32
+
+
+def digest_key(key: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough (no dictionary to attack) and keeps auth cheap.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def environment_get(slug: str) -> Environment:
+    """One of the two environments; recreated if missing (a migration makes them, a DB flush may not keep them)."""
+    if slug not in dict(Environment.SLUGS):
+        raise ValidationFailed(f"Unknown environment {slug!r}: use sandbox or live")
+    environment, _ = Environment.objects.get_or_create(slug=slug, defaults={"name": dict(Environment.SLUGS)[slug]})
+    return environment
+
+
+def application_create(
+    *,
+    name: str,
+    slug: str,
+    environment: str,
+    currency: str = "USD",
+    time_zone: str = "UTC",
+    description: str = "",
+) -> Application:
+    env = environment_get(environment)
+    app = Application(
+        name=name, slug=slug, environment=env, currency=currency, time_zone=time_zone, description=description
+    )
+    app.full_clean()
+    app.save()
+    return app
+
+
+def _audit(actor: Any, obj: ApiKey, flag: int, message: str) -> None:
+    if actor is not None and actor.pk is not None:
+        LogEntry.objects.log_actions(
+            user_id=actor.pk, queryset=[obj], action_flag=flag, change_message=message, single_object=True
+        )
+
+
+@transaction.atomic
+def api_key_create(
+    *, application: Application, name: str, expires_at: dt.datetime | None = None, actor: Any = None
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and never shown again."""
+    if expires_at is not None and expires_at <= clock.now():
+        raise ValidationFailed("The expiry date must be in the future")
+    plaintext = secrets.token_urlsafe(KEY_BYTES)
+    api_key = ApiKey.objects.create(
+        application=application,
+        name=name,
+        prefix=plaintext[:8],
+        digest=digest_key(plaintext),
+        expires_at=expires_at,
+    )
+    _audit(actor, api_key, ADDITION, "Created")
+    return api_key, plaintext
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=clock.now()):
+        _audit(actor, api_key, CHANGE, "Revoked")
+    api_key.refresh_from_db()
+    return api_key
