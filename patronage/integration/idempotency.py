@@ -34,7 +34,7 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
 
-def _fingerprint(request: HttpRequest) -> str:
+def fingerprint(request: HttpRequest) -> str:
     digest = hashlib.sha256()
     for part in (request.method or "", request.path, request.META.get("QUERY_STRING", "")):
         digest.update(part.encode() + b"\0")
@@ -112,7 +112,7 @@ def idempotent(
             if key is None:
                 return view(request, *args, **kwargs)  # services are atomic themselves
             application = request.auth.application  # type: ignore[attr-defined]
-            record = reserve(application, key, _fingerprint(request))
+            record = reserve(application, key, fingerprint(request))
             if record.completed:
                 return _replay(record)
             try:

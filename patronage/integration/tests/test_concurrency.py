@@ -1,0 +1,99 @@
+"""Races of real threads, each with its own PostgreSQL connection, against the Integration API."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from patronage.customer_sessions.models import CartItem, CustomerSession
+from patronage.customers.models import CustomerProfile
+from patronage.testing.api import IntegrationClient
+from patronage.testing.factories import make_api_key, make_application
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+THREADS = 12
+
+
+def race(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released at the same instant; return results in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = work(i)
+        except Exception as exc:  # surfaced by the assertions below
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@pytest.fixture
+def key() -> str:
+    return make_api_key(make_application(environment="live"))
+
+
+def test_parallel_profile_updates_lose_no_attribute(key: str) -> None:
+    # when: each thread adds its own attribute to one (not yet existing) profile
+    results = race(THREADS, lambda i: IntegrationClient(key).put("/v2/customer_profiles/p", {"attributes": {f"k{i}": i}}))
+    # then: one profile, holding every attribute
+    assert [r.status_code for r in results] == [200] * THREADS
+    profile = CustomerProfile.objects.get(integration_id="p")
+    assert profile.attributes == {f"k{i}": i for i in range(THREADS)}
+
+
+def test_parallel_closes_count_every_order_on_the_customer(key: str) -> None:
+    api = IntegrationClient(key)
+    for i in range(THREADS):
+        api.session(f"s{i}", profileId="c", cartItems=[{"sku": "A", "quantity": 1, "price": i + 1}])
+    results = race(THREADS, lambda i: IntegrationClient(key).session(f"s{i}", state="closed"))
+    assert [r.status_code for r in results] == [200] * THREADS
+    profile = CustomerProfile.objects.get(integration_id="c")
+    assert profile.closed_sessions == THREADS
+    assert profile.total_sales == Decimal(sum(range(1, THREADS + 1)))
+
+
+def test_parallel_updates_of_one_session_never_mix_carts_or_lose_attributes(key: str) -> None:
+    def update(i: int) -> Any:
+        cart = [{"sku": f"T{i}-{n}", "quantity": 1, "price": 1} for n in range(i + 1)]
+        return IntegrationClient(key).session("shared", profileId="c", cartItems=cart, attributes={f"a{i}": True})
+
+    results = race(THREADS, update)
+    assert [r.status_code for r in results] == [200] * THREADS
+    session = CustomerSession.objects.get(integration_id="shared")
+    skus = list(CartItem.objects.filter(session=session).values_list("sku", flat=True))
+    owners = {sku.split("-")[0] for sku in skus}
+    assert len(owners) == 1, f"cart mixes writers: {skus}"
+    assert len(skus) == int(owners.pop()[1:]) + 1
+    assert session.total == len(skus)
+    assert session.attributes == {f"a{i}": True for i in range(THREADS)}
+    assert CustomerSession.objects.filter(integration_id="shared").count() == 1
+
+
+def test_a_retried_request_is_applied_once_even_when_the_retries_race(key: str) -> None:
+    api = IntegrationClient(key)
+    api.session("order", profileId="c", cartItems=[{"sku": "A", "quantity": 10, "price": 5}], state="closed")
+    body = {"return": {"returnedCartItems": [{"position": 0, "quantity": 1}]}}
+    results = race(
+        THREADS,
+        lambda i: IntegrationClient(key).post("/v2/customer_sessions/order/returns", body,
+                                              headers={"Idempotency-Key": "once"}),
+    )
+    statuses = sorted(r.status_code for r in results)
+    assert set(statuses) <= {201, 409} and 201 in statuses
+    assert len({r.content for r in results if r.status_code == 201}) == 1
+    assert CartItem.objects.get(sku="A").returned_quantity == 1
+    assert CustomerProfile.objects.get(integration_id="c").total_sales == Decimal("45")
