@@ -77,7 +77,9 @@ class ErrorCollector:
 
     problems: list[ErrorDetail] = field(default_factory=list)
 
-    def add(self, details: str, *, pointer: str | None = None, line: int | None = None, title: str = "") -> None:
+    def add(
+        self, details: str, *, pointer: str | None = None, line: int | None = None, title: str = ""
+    ) -> None:
         self.problems.append(
             ErrorDetail(title=title or ValidationFailed.title, details=details, pointer=pointer, line=line)
         )
@@ -85,5 +87,9 @@ class ErrorCollector:
     def raise_if_any(self, message: str = "The request has invalid values") -> None:
         if self.problems:
             first = self.problems[0].details
-            summary = first if len(self.problems) == 1 else f"{message}: {first} (and {len(self.problems) - 1} more)"
+            summary = (
+                first
+                if len(self.problems) == 1
+                else f"{message}: {first} (and {len(self.problems) - 1} more)"
+            )
             raise ValidationFailed(summary, details=list(self.problems))

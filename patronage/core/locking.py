@@ -30,7 +30,8 @@ def get_or_create_locked(
 
     Two callers racing to create the same row both end with the one row: the loser's INSERT fails on
     the unique constraint inside a savepoint and it then locks the winner's row.
-    ``defaults`` is only called when the row is created, so it may query. Must run inside ``transaction.atomic``.
+    ``defaults`` is only called when the row is created, so it may query.
+    Must run inside ``transaction.atomic``.
     """
     locked = lock(queryset)
     found = locked.filter(**lookup).first()

@@ -19,7 +19,15 @@ class CartItemInline(TabularInline):
 
 @admin.register(CustomerSession)
 class CustomerSessionAdmin(ReadOnlyAdmin):
-    list_display = ["integration_id", "application", "profile_integration_id", "state", "total", "created", "closed_at"]
+    list_display = [
+        "integration_id",
+        "application",
+        "profile_integration_id",
+        "state",
+        "total",
+        "created",
+        "closed_at",
+    ]
     list_filter = ["state", "application"]
     search_fields = ["integration_id", "profile_integration_id"]
     list_select_related = ["application__environment"]

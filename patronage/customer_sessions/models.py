@@ -8,7 +8,9 @@ from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Application
 
-MONEY = {"max_digits": 18, "decimal_places": 4, "default": Decimal("0")}
+
+def money_field() -> models.DecimalField:
+    return models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"))
 
 
 class SessionState(models.TextChoices):
@@ -50,10 +52,10 @@ class CustomerSession(models.Model):
     identifiers = models.JSONField(default=list, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     additional_costs = models.JSONField(default=dict, blank=True)
-    cart_item_total = models.DecimalField(**MONEY)
-    additional_cost_total = models.DecimalField(**MONEY)
-    total = models.DecimalField(**MONEY)
-    returned_total = models.DecimalField(**MONEY)
+    cart_item_total = money_field()
+    additional_cost_total = money_field()
+    total = money_field()
+    returned_total = money_field()
     first_session = models.BooleanField(default=True)
     anonymized = models.BooleanField(default=False)
     created = models.DateTimeField(default=clock.now)
@@ -63,7 +65,9 @@ class CustomerSession(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["application", "integration_id"], name="session_integration_id_unique"),
+            models.UniqueConstraint(
+                fields=["application", "integration_id"], name="session_integration_id_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["profile", "state"], name="session_profile_state"),
@@ -90,7 +94,7 @@ class CartItem(models.Model):
     sku = models.CharField(max_length=255)
     quantity = models.PositiveIntegerField()
     returned_quantity = models.PositiveIntegerField(default=0)
-    price = models.DecimalField(**MONEY)
+    price = money_field()
     category = models.CharField(max_length=255, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     # Talon.One fields we keep and echo but do not compute with (weight, dimensions, product, ...).
@@ -101,7 +105,8 @@ class CartItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session", "position"], name="cart_item_position_unique"),
             models.CheckConstraint(
-                condition=models.Q(returned_quantity__lte=models.F("quantity")), name="cart_item_returned_lte_quantity"
+                condition=models.Q(returned_quantity__lte=models.F("quantity")),
+                name="cart_item_returned_lte_quantity",
             ),
         ]
 

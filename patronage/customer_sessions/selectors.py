@@ -16,4 +16,6 @@ def session_get(*, application: Application, integration_id: str) -> SessionResu
     if session is None:
         message = f"Customer session {integration_id} not found"
         raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer="/customerSessionId")])
-    return SessionResult(session=session, items=list(CartItem.objects.filter(session=session)), profile=session.profile)
+    return SessionResult(
+        session=session, items=list(CartItem.objects.filter(session=session)), profile=session.profile
+    )

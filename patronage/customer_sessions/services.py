@@ -14,7 +14,14 @@ from typing import Any
 from django.db import transaction
 
 from patronage.core import clock
-from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail, InvalidStateTransition, NotFound
+from patronage.core.errors import (
+    Conflict,
+    DomainError,
+    ErrorCollector,
+    ErrorDetail,
+    InvalidStateTransition,
+    NotFound,
+)
 from patronage.core.locking import get_or_create_locked, lock
 from patronage.customers.models import CustomerProfile
 from patronage.customers.services import profile_lock_or_create, validate_integration_id
@@ -52,7 +59,9 @@ class SessionInput:
     state: str | None = None
 
     def edits_content(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self) if f.name not in {"state", "profile_id"})
+        return any(
+            getattr(self, f.name) is not None for f in fields(self) if f.name not in {"state", "profile_id"}
+        )
 
 
 @dataclass
@@ -65,7 +74,7 @@ class SessionResult:
     returned_items: list[ReturnedItem] = field(default_factory=list)
 
 
-def _error(exc_class: type, message: str, pointer: str) -> Exception:
+def _error(exc_class: type[DomainError], message: str, pointer: str) -> DomainError:
     return exc_class(message, details=[ErrorDetail(title=exc_class.title, details=message, pointer=pointer)])
 
 
@@ -136,7 +145,9 @@ def _apply_content(session: CustomerSession, data: SessionInput) -> None:
         merged = {**session.attributes, **data.attributes}
         session.attributes = {k: v for k, v in merged.items() if v is not None}
     if data.additional_costs is not None:
-        session.additional_costs = {name: {"price": str(price)} for name, price in data.additional_costs.items()}
+        session.additional_costs = {
+            name: {"price": str(price)} for name, price in data.additional_costs.items()
+        }
 
 
 def _apply_state(session: CustomerSession, target: str, *, pointer: str) -> None:
@@ -145,7 +156,8 @@ def _apply_state(session: CustomerSession, target: str, *, pointer: str) -> None
     if target not in TRANSITIONS[session.state]:
         raise _error(
             InvalidStateTransition,
-            f"Cannot change the state of customer session {session.integration_id} from {session.state} to {target}",
+            f"Cannot change the state of customer session {session.integration_id} "
+            f"from {session.state} to {target}",
             pointer,
         )
     session.state = target
@@ -155,7 +167,9 @@ def _apply_state(session: CustomerSession, target: str, *, pointer: str) -> None
 
 def _recompute_totals(session: CustomerSession, items: list[CartItem]) -> None:
     session.cart_item_total = sum((i.price * i.quantity for i in items), ZERO)
-    session.additional_cost_total = sum((Decimal(c["price"]) for c in session.additional_costs.values()), ZERO)
+    session.additional_cost_total = sum(
+        (Decimal(c["price"]) for c in session.additional_costs.values()), ZERO
+    )
     session.total = session.cart_item_total + session.additional_cost_total
 
 
@@ -218,7 +232,9 @@ def session_update(
             transaction.savepoint_rollback(savepoint)
 
 
-def _locked_existing(application: Application, integration_id: str) -> tuple[CustomerProfile | None, CustomerSession]:
+def _locked_existing(
+    application: Application, integration_id: str
+) -> tuple[CustomerProfile | None, CustomerSession]:
     if not CustomerSession.objects.filter(application=application, integration_id=integration_id).exists():
         raise _error(NotFound, f"Customer session {integration_id} not found", "/customerSessionId")
     profile, session, _ = _lock_profile_then_session(
@@ -312,13 +328,17 @@ def session_reopen(*, application: Application, integration_id: str) -> SessionR
     session.updated = clock.now()
     session.save()
     _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
-    return SessionResult(session=session, items=list(CartItem.objects.filter(session=session)), profile=profile)
+    return SessionResult(
+        session=session, items=list(CartItem.objects.filter(session=session)), profile=profile
+    )
 
 
 @transaction.atomic
 def customer_data_erase(*, environment: Environment, integration_id: str) -> None:
     """Right to erasure: the profile and its personal data go; its orders stay, anonymized."""
-    profile = lock(CustomerProfile.objects.filter(environment=environment, integration_id=integration_id)).first()
+    profile = lock(
+        CustomerProfile.objects.filter(environment=environment, integration_id=integration_id)
+    ).first()
     if profile is None:
         raise _error(NotFound, f"Customer profile {integration_id} not found", "/integrationId")
     sessions = CustomerSession.objects.filter(profile=profile)

@@ -11,7 +11,14 @@ class CustomerProfileAdmin(ReadOnlyAdmin, ModelAdmin):
     """Read-only for now: profiles are written through the Integration API."""
 
     list_display = [
-        "integration_id", "name", "email", "phone", "environment", "closed_sessions", "total_sales", "created",
+        "integration_id",
+        "name",
+        "email",
+        "phone",
+        "environment",
+        "closed_sessions",
+        "total_sales",
+        "created",
         "last_activity",
     ]
     list_filter = ["environment", "accepts_marketing", "tax_exempt"]

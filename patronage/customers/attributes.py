@@ -61,7 +61,9 @@ def parse_birth_date(raw: Any) -> dt.date:
 
 def _clean_builtin(column: str, value: Any) -> Any:
     if value is None:
-        return {"email": None, "birth_date": None, "tax_exempt": False, "accepts_marketing": False}.get(column, "")
+        return {"email": None, "birth_date": None, "tax_exempt": False, "accepts_marketing": False}.get(
+            column, ""
+        )
     if column in {"tax_exempt", "accepts_marketing"}:
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
@@ -100,7 +102,9 @@ def parse_attributes(attributes: dict[str, Any], *, pointer: str, errors: ErrorC
     return changes
 
 
-def apply_changes(profile: CustomerProfile, changes: ProfileChanges, *, errors: ErrorCollector, pointer: str) -> None:
+def apply_changes(
+    profile: CustomerProfile, changes: ProfileChanges, *, errors: ErrorCollector, pointer: str
+) -> None:
     for column, value in changes.columns.items():
         setattr(profile, column, value)
     if changes.custom:
@@ -112,7 +116,7 @@ def apply_changes(profile: CustomerProfile, changes: ProfileChanges, *, errors: 
 
 
 def profile_attributes(profile: CustomerProfile) -> dict[str, Any]:
-    """All attributes as the Integration API shows them: custom ones plus the well-known columns that are set."""
+    """Attributes as the Integration API shows them: custom ones plus the well-known columns that are set."""
     shown: dict[str, Any] = dict(profile.attributes)
     for name, column in BUILTIN.items():
         value = getattr(profile, column)

@@ -34,7 +34,9 @@ class CustomerProfile(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["environment", "integration_id"], name="profile_integration_id_unique"),
+            models.UniqueConstraint(
+                fields=["environment", "integration_id"], name="profile_integration_id_unique"
+            ),
             models.UniqueConstraint(
                 "environment",
                 Lower("email"),

@@ -102,7 +102,8 @@ def profile_save(profile: CustomerProfile, *, email_pointer: str) -> None:
         # Lost a race for the same email against another writer: same message as the pre-check.
         message = f"Email {profile.email} is already used by another customer"
         raise ValidationFailed(
-            message, details=[ErrorDetail(title=ValidationFailed.title, details=message, pointer=email_pointer)]
+            message,
+            details=[ErrorDetail(title=ValidationFailed.title, details=message, pointer=email_pointer)],
         ) from exc
 
 
@@ -134,16 +135,19 @@ def profiles_bulk_upsert(
         pointer = f"/customerProfiles/{index}/integrationId"
         validate_integration_id(integration_id, pointer=pointer, errors=errors)
         if integration_id in seen:
-            errors.add(f"Integration ID {integration_id!r} also appears at index {seen[integration_id]}", pointer=pointer)
+            errors.add(
+                f"Integration ID {integration_id!r} also appears at index {seen[integration_id]}",
+                pointer=pointer,
+            )
         seen.setdefault(integration_id, index)
     errors.raise_if_any()
 
     now = clock.now()
     existing = {
         p.integration_id: p
-        for p in lock(CustomerProfile.objects.filter(environment=environment, integration_id__in=list(seen))).order_by(
-            "integration_id"
-        )
+        for p in lock(
+            CustomerProfile.objects.filter(environment=environment, integration_id__in=list(seen))
+        ).order_by("integration_id")
     }
     missing = [
         CustomerProfile(environment=environment, integration_id=i, created=now, last_activity=now)
@@ -163,7 +167,11 @@ def profiles_bulk_upsert(
     for index, (integration_id, attributes) in enumerate(items):
         profile = existing[integration_id]
         profile_apply_attributes(
-            profile, attributes, pointer=f"/customerProfiles/{index}/attributes", errors=errors, check_email=False
+            profile,
+            attributes,
+            pointer=f"/customerProfiles/{index}/attributes",
+            errors=errors,
+            check_email=False,
         )
         profile.last_activity = now
         profiles.append(profile)
@@ -173,11 +181,18 @@ def profiles_bulk_upsert(
         with transaction.atomic():
             CustomerProfile.objects.bulk_update(
                 profiles,
-                ["name", "email", "phone", "birth_date", "tax_exempt", "accepts_marketing", "attributes", "last_activity"],
+                [
+                    "name",
+                    "email",
+                    "phone",
+                    "birth_date",
+                    "tax_exempt",
+                    "accepts_marketing",
+                    "attributes",
+                    "last_activity",
+                ],
                 batch_size=500,
             )
     except IntegrityError as exc:
         raise ValidationFailed("An email in this request is already used by another customer") from exc
     return profiles
-
-

@@ -1,7 +1,5 @@
 """The Talon.One-compatible Integration API: thin views that parse, call a service and present."""
 
-
-
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema
 
@@ -26,18 +24,25 @@ from .idempotency import idempotent
 api = NinjaAPI(
     title="Patronage Integration API",
     version="2.0",
-    description="Wire-compatible with Talon.One's Integration API. Authenticate with `Authorization: ApiKey-v1 <key>`.",
+    description=(
+        "Wire-compatible with Talon.One's Integration API. "
+        "Authenticate with `Authorization: ApiKey-v1 <key>`."
+    ),
     urls_namespace="integration",
     auth=IntegrationApiKey(),
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
-install(api)
+install(api, missing_auth="Missing credentials: send the header 'Authorization: ApiKey-v1 <key>'")
 mutating = idempotent(domain_error_response)
 
-ERRORS = {400: schemas.ErrorResponseWithStatus, 401: schemas.ErrorResponseWithStatus,
-          404: schemas.ErrorResponseWithStatus, 409: schemas.ErrorResponseWithStatus,
-          422: schemas.ErrorResponseWithStatus}
+ERRORS = {
+    400: schemas.ErrorResponseWithStatus,
+    401: schemas.ErrorResponseWithStatus,
+    404: schemas.ErrorResponseWithStatus,
+    409: schemas.ErrorResponseWithStatus,
+    422: schemas.ErrorResponseWithStatus,
+}
 
 
 def _key(request: HttpRequest) -> ApiKey:
@@ -72,8 +77,17 @@ def _to_input(body: schemas.NewCustomerSessionV2) -> SessionInput:
                 extra=item.model_dump(
                     mode="json",
                     exclude_none=True,
-                    exclude={"sku", "quantity", "price", "name", "category", "attributes", "position",
-                             "returnedQuantity", "remainingQuantity"},
+                    exclude={
+                        "sku",
+                        "quantity",
+                        "price",
+                        "name",
+                        "category",
+                        "attributes",
+                        "position",
+                        "returnedQuantity",
+                        "remainingQuantity",
+                    },
                 ),
             )
             for item in body.cartItems
@@ -128,7 +142,9 @@ def update_customer_session(
     tags=["Customer sessions"],
 )
 def get_customer_session(request: HttpRequest, customerSessionId: str) -> HttpResponse:
-    result = session_selectors.session_get(application=_key(request).application, integration_id=customerSessionId)
+    result = session_selectors.session_get(
+        application=_key(request).application, integration_id=customerSessionId
+    )
     return presenters.json_response(
         {"customerSession": presenters.customer_session(result.session, result.items), "effects": []}
     )
@@ -142,7 +158,10 @@ def get_customer_session(request: HttpRequest, customerSessionId: str) -> HttpRe
 )
 @mutating
 def return_cart_items(
-    request: HttpRequest, customerSessionId: str, body: schemas.ReturnIntegrationRequest, query: Query[SessionQuery]
+    request: HttpRequest,
+    customerSessionId: str,
+    body: schemas.ReturnIntegrationRequest,
+    query: Query[SessionQuery],
 ) -> HttpResponse:
     key = _key(request)
     result = session_return_items(
@@ -185,7 +204,10 @@ def update_customer_profile(
         environment=environment, integration_id=integrationId, attributes=body.attributes or {}
     )
     return presenters.json_response(
-        {"customerProfile": presenters.customer_profile(profile, sandbox=environment.is_sandbox), **presenters.NO_EFFECTS}
+        {
+            "customerProfile": presenters.customer_profile(profile, sandbox=environment.is_sandbox),
+            **presenters.NO_EFFECTS,
+        }
     )
 
 
@@ -209,7 +231,8 @@ def update_customer_profiles(
     return presenters.json_response(
         {
             "integrationStates": [
-                {"customerProfile": presenters.customer_profile(p, sandbox=environment.is_sandbox)} for p in profiles
+                {"customerProfile": presenters.customer_profile(p, sandbox=environment.is_sandbox)}
+                for p in profiles
             ]
         }
     )
@@ -225,5 +248,3 @@ def update_customer_profiles(
 def delete_customer_data(request: HttpRequest, integrationId: str) -> HttpResponse:
     customer_data_erase(environment=_key(request).application.environment, integration_id=integrationId)
     return presenters.json_response(None, status=204)
-
-

@@ -51,7 +51,9 @@ def error_body(message: str, details: list[ErrorDetail], status: int) -> dict[st
                 source["pointer"] = detail.pointer
         if detail.line is not None:
             source["line"] = str(detail.line)
-        errors.append({"title": detail.title, "details": detail.details, **({"source": source} if source else {})})
+        errors.append(
+            {"title": detail.title, "details": detail.details, **({"source": source} if source else {})}
+        )
     return {"message": message, "errors": errors, "StatusCode": status}
 
 
@@ -86,11 +88,15 @@ def validation_error_response(request: HttpRequest, exc: NinjaValidationError) -
         details.append(
             ErrorDetail("Invalid value", text, pointer=where if kind == "pointer" else f"query:{where}")
         )
-    message = details[0].details if len(details) == 1 else f"{len(details)} invalid values: {details[0].details}, ..."
+    message = (
+        details[0].details
+        if len(details) == 1
+        else f"{len(details)} invalid values: {details[0].details}, ..."
+    )
     return error_response(message, details, 400)
 
 
-def install(api: NinjaAPI) -> None:
+def install(api: NinjaAPI, *, missing_auth: str) -> None:
     @api.exception_handler(DomainError)
     def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
         return domain_error_response(request, exc)
@@ -104,8 +110,8 @@ def install(api: NinjaAPI) -> None:
         return domain_error_response(
             request,
             AuthenticationFailed(
-                "Missing credentials: send the header 'Authorization: ApiKey-v1 <key>'",
-                details=[ErrorDetail("Unauthorized", "Missing API key", pointer="header:Authorization")],
+                missing_auth,
+                details=[ErrorDetail("Unauthorized", missing_auth, pointer="header:Authorization")],
             ),
         )
 

@@ -58,7 +58,9 @@ def reserve(application: Application, key: str, fingerprint: str) -> Idempotency
     stale_before = now - dt.timedelta(seconds=settings.PATRONAGE_IDEMPOTENCY_STALE_SECONDS)
     with transaction.atomic():
         # Expired keys and abandoned reservations may be used afresh.
-        IdempotencyRecord.objects.filter(application=application, key=key, created__lt=expired_before).delete()
+        IdempotencyRecord.objects.filter(
+            application=application, key=key, created__lt=expired_before
+        ).delete()
         IdempotencyRecord.objects.filter(
             application=application, key=key, completed=False, created__lt=stale_before
         ).delete()

@@ -116,7 +116,9 @@ def integration_state(result: SessionResult, *, sandbox: bool) -> dict[str, Any]
             "created": ret.created,
             "applicationId": result.session.application_id,
             "accountId": ACCOUNT_ID,
-            "returnedCartItems": [{"position": i.position, "quantity": i.quantity} for i in result.returned_items],
+            "returnedCartItems": [
+                {"position": i.position, "quantity": i.quantity} for i in result.returned_items
+            ],
             "eventId": ret.event_id,
             "sessionId": result.session.pk,
             "sessionIntegrationId": result.session.integration_id,

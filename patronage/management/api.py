@@ -1,5 +1,4 @@
-"""Management API for staff tools and scripts: session-authenticated, permission-checked, read-mostly for now."""
-
+"""Management API for staff tools: session-authenticated, permission-checked, read-mostly for now."""
 
 import datetime as dt
 
@@ -21,7 +20,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
-install(api)
+install(api, missing_auth="Log in to the back office first: this API uses the staff session")
 
 
 class PermissionDenied(DomainError):

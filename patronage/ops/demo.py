@@ -15,8 +15,47 @@ from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
 
-FIRST = "Anna Piotr Maria Jan Katarzyna Tomasz Olivia Liam Emma Noah Sofia Lucas Mia Ethan Zoe Adam Ewa Marek Ida Leo".split()
-LAST = "Nowak Kowalski Smith Jones Garcia Miller Davis Wilson Lee Brown Taylor Clark Lewis Walker Young King Hall".split()
+FIRST = [
+    "Anna",
+    "Piotr",
+    "Maria",
+    "Jan",
+    "Katarzyna",
+    "Tomasz",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Sofia",
+    "Lucas",
+    "Mia",
+    "Ethan",
+    "Zoe",
+    "Adam",
+    "Ewa",
+    "Marek",
+    "Ida",
+    "Leo",
+]
+LAST = [
+    "Nowak",
+    "Kowalski",
+    "Smith",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Lee",
+    "Brown",
+    "Taylor",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Young",
+    "King",
+    "Hall",
+]
 PRODUCTS = [
     ("Espresso beans 1kg", "COF-001", "coffee", Decimal("24.90")),
     ("Ceramic mug", "MUG-010", "kitchen", Decimal("9.50")),
@@ -66,8 +105,14 @@ def _sessions_for(
         items = []
         for position, (name, sku, category, price) in enumerate(rng.sample(PRODUCTS, rng.randint(1, 4))):
             items.append(
-                CartItem(position=position, name=name, sku=sku, category=category, price=price,
-                         quantity=rng.randint(1, 3))
+                CartItem(
+                    position=position,
+                    name=name,
+                    sku=sku,
+                    category=category,
+                    price=price,
+                    quantity=rng.randint(1, 3),
+                )
             )
         total = sum((i.price * i.quantity for i in items), Decimal("0"))
         sessions.append(
@@ -90,7 +135,7 @@ def _sessions_for(
 
 
 def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] | None = None) -> int:
-    """Add ``customers`` live profiles (plus a tenth as many in sandbox) with sessions. Returns profiles made."""
+    """Add ``customers`` live profiles (and a tenth as many in sandbox) with sessions; return how many."""
     rng = random.Random(seed)
     live_app, sandbox_app = demo_applications()
     now = clock.now()
@@ -112,7 +157,9 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
                             name=f"{first} {last}",
                             email=f"{first}.{last}.{serial}@example.com".lower(),
                             phone=_phone(rng),
-                            birth_date=dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28)),
+                            birth_date=dt.date(
+                                rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28)
+                            ),
                             accepts_marketing=rng.random() < 0.6,
                             tax_exempt=rng.random() < 0.05,
                             attributes={"LoyaltyTier": rng.choice(["bronze", "silver", "gold"])},
@@ -130,7 +177,9 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
                     orders = [x for x in s if x.is_order]
                     profile.closed_sessions = len(orders)
                     profile.total_sales = sum((x.total for x in orders), Decimal("0"))
-                CustomerProfile.objects.bulk_update(profiles, ["closed_sessions", "total_sales"], batch_size=1000)
+                CustomerProfile.objects.bulk_update(
+                    profiles, ["closed_sessions", "total_sales"], batch_size=1000
+                )
                 CustomerSession.objects.bulk_create(sessions, batch_size=1000)
                 items = []
                 for session, cart in zip(sessions, carts, strict=True):

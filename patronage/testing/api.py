@@ -13,8 +13,15 @@ class IntegrationClient:
         self.client = Client()
         self.key = key
 
-    def call(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
-             raw: bytes | str | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | str | None = None,
+    ) -> Any:
         data = raw if raw is not None else (json.dumps(body) if body is not None else "")
         return self.client.generic(
             method,

@@ -10,10 +10,15 @@ from patronage.workspace.services import api_key_create, application_create
 _serial = itertools.count(1)
 
 
-def make_application(*, environment: str = Environment.LIVE, slug: str | None = None, **fields: str) -> Application:
+def make_application(
+    *, environment: str = Environment.LIVE, slug: str | None = None, **fields: str
+) -> Application:
     n = next(_serial)
     return application_create(
-        name=fields.pop("name", f"Shop {n}"), slug=slug or f"shop-{environment}-{n}", environment=environment, **fields
+        name=fields.pop("name", f"Shop {n}"),
+        slug=slug or f"shop-{environment}-{n}",
+        environment=environment,
+        **fields,
     )
 
 

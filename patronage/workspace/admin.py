@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
 from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -76,7 +77,9 @@ class ApiKeyAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         # Keys are immutable once made: a changed key would be a different key.
-        return ["application", "name", "expires_at", "prefix", "status", "created", "revoked_at"] if obj else []
+        return (
+            ["application", "name", "expires_at", "prefix", "status", "created", "revoked_at"] if obj else []
+        )
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -92,18 +95,30 @@ class ApiKeyAdmin(ModelAdmin):
         created, plaintext = api_key_create(
             application=obj.application, name=obj.name, expires_at=obj.expires_at, actor=request.user
         )
-        obj.pk, obj.prefix, obj.digest, obj.created = created.pk, created.prefix, created.digest, created.created
+        obj.pk, obj.prefix, obj.digest, obj.created = (
+            created.pk,
+            created.prefix,
+            created.digest,
+            created.created,
+        )
         request._new_api_key = plaintext  # type: ignore[attr-defined]
 
-    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
         plaintext = getattr(request, "_new_api_key", None)
         if plaintext is None:
             return super().response_add(request, obj, post_url_continue)
         response = TemplateResponse(
             request,
             "admin/workspace/apikey/created.html",
-            {**self.admin_site.each_context(request), "api_key": obj, "plaintext": plaintext,
-             "opts": self.model._meta, "title": "API key created"},
+            {
+                **self.admin_site.each_context(request),
+                "api_key": obj,
+                "plaintext": plaintext,
+                "opts": self.model._meta,
+                "title": "API key created",
+            },
         )
         response["Cache-Control"] = "no-store"
         return response
@@ -115,9 +130,14 @@ class ApiKeyAdmin(ModelAdmin):
             return TemplateResponse(
                 request,
                 "admin/workspace/apikey/revoke_confirm.html",
-                {**self.admin_site.each_context(request), "keys": active, "queryset": queryset,
-                 "opts": self.model._meta, "title": "Revoke API keys?",
-                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME},
+                {
+                    **self.admin_site.each_context(request),
+                    "keys": active,
+                    "queryset": queryset,
+                    "opts": self.model._meta,
+                    "title": "Revoke API keys?",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
             )
         for key in active:
             api_key_revoke(api_key=key, actor=request.user)

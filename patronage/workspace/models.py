@@ -10,7 +10,7 @@ from patronage.core import clock
 
 
 class Environment(models.Model):
-    """Sandbox or live. Exactly these two rows exist (made by a migration); customer data is per environment."""
+    """Sandbox or live: exactly two rows, made by a migration. Customer data is per environment."""
 
     SANDBOX = "sandbox"
     LIVE = "live"
@@ -62,10 +62,14 @@ class ApiKey(models.Model):
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=200)
-    prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise a key.")
+    prefix = models.CharField(
+        max_length=12, editable=False, help_text="First characters, to recognise a key."
+    )
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(default=clock.now, editable=False)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Leave empty for a key that never expires.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Leave empty for a key that never expires."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -22,10 +22,12 @@ def digest_key(key: str) -> str:
 
 
 def environment_get(slug: str) -> Environment:
-    """One of the two environments; recreated if missing (a migration makes them, a DB flush may not keep them)."""
+    """One of the two environments, recreated if missing (a migration makes them; a DB flush drops them)."""
     if slug not in dict(Environment.SLUGS):
         raise ValidationFailed(f"Unknown environment {slug!r}: use sandbox or live")
-    environment, _ = Environment.objects.get_or_create(slug=slug, defaults={"name": dict(Environment.SLUGS)[slug]})
+    environment, _ = Environment.objects.get_or_create(
+        slug=slug, defaults={"name": dict(Environment.SLUGS)[slug]}
+    )
     return environment
 
 

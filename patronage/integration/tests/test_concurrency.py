@@ -48,7 +48,9 @@ def key() -> str:
 
 def test_parallel_profile_updates_lose_no_attribute(key: str) -> None:
     # when: each thread adds its own attribute to one (not yet existing) profile
-    results = race(THREADS, lambda i: IntegrationClient(key).put("/v2/customer_profiles/p", {"attributes": {f"k{i}": i}}))
+    results = race(
+        THREADS, lambda i: IntegrationClient(key).put("/v2/customer_profiles/p", {"attributes": {f"k{i}": i}})
+    )
     # then: one profile, holding every attribute
     assert [r.status_code for r in results] == [200] * THREADS
     profile = CustomerProfile.objects.get(integration_id="p")
@@ -69,7 +71,9 @@ def test_parallel_closes_count_every_order_on_the_customer(key: str) -> None:
 def test_parallel_updates_of_one_session_never_mix_carts_or_lose_attributes(key: str) -> None:
     def update(i: int) -> Any:
         cart = [{"sku": f"T{i}-{n}", "quantity": 1, "price": 1} for n in range(i + 1)]
-        return IntegrationClient(key).session("shared", profileId="c", cartItems=cart, attributes={f"a{i}": True})
+        return IntegrationClient(key).session(
+            "shared", profileId="c", cartItems=cart, attributes={f"a{i}": True}
+        )
 
     results = race(THREADS, update)
     assert [r.status_code for r in results] == [200] * THREADS
@@ -89,8 +93,9 @@ def test_a_retried_request_is_applied_once_even_when_the_retries_race(key: str) 
     body = {"return": {"returnedCartItems": [{"position": 0, "quantity": 1}]}}
     results = race(
         THREADS,
-        lambda i: IntegrationClient(key).post("/v2/customer_sessions/order/returns", body,
-                                              headers={"Idempotency-Key": "once"}),
+        lambda i: IntegrationClient(key).post(
+            "/v2/customer_sessions/order/returns", body, headers={"Idempotency-Key": "once"}
+        ),
     )
     statuses = sorted(r.status_code for r in results)
     assert set(statuses) <= {201, 409} and 201 in statuses

@@ -11,8 +11,13 @@ from patronage.integration.models import IdempotencyRecord
 from patronage.testing.api import IntegrationClient
 from patronage.workspace.models import Application
 
-CLOSE = {"customerSession": {"profileId": "c", "state": "closed",
-                             "cartItems": [{"sku": "A", "quantity": 3, "price": 10}]}}
+CLOSE = {
+    "customerSession": {
+        "profileId": "c",
+        "state": "closed",
+        "cartItems": [{"sku": "A", "quantity": 3, "price": 10}],
+    }
+}
 RETURN_ONE = {"return": {"returnedCartItems": [{"position": 0, "quantity": 1}]}}
 
 
@@ -38,7 +43,9 @@ def test_the_same_key_with_another_payload_is_422(api: IntegrationClient) -> Non
     assert other.json()["errors"][0]["source"] == {"parameter": "Idempotency-Key"}
 
 
-def test_a_request_still_in_progress_makes_its_twin_409(api: IntegrationClient, live_app: Application) -> None:
+def test_a_request_still_in_progress_makes_its_twin_409(
+    api: IntegrationClient, live_app: Application
+) -> None:
     body = b'{"customerSession": {"profileId": "c"}}'
     # given a twin that reserved the key and has not finished
     twin = RequestFactory().put("/v2/customer_sessions/s", data=body, content_type="application/json")
@@ -70,7 +77,10 @@ def test_keys_are_per_application_and_limited_to_255_characters(
     api: IntegrationClient, sandbox_api: IntegrationClient
 ) -> None:
     assert api.put("/v2/customer_profiles/a", {"attributes": {}}, headers=_key("shared")).status_code == 200
-    assert sandbox_api.put("/v2/customer_profiles/b", {"attributes": {}}, headers=_key("shared")).status_code == 200
+    assert (
+        sandbox_api.put("/v2/customer_profiles/b", {"attributes": {}}, headers=_key("shared")).status_code
+        == 200
+    )
     too_long = api.put("/v2/customer_profiles/a", {"attributes": {}}, headers=_key("x" * 256))
     assert too_long.status_code == 400
     assert IdempotencyRecord.objects.count() == 2

@@ -7,8 +7,17 @@ from patronage.testing.api import IntegrationClient
 def test_profile_attributes_land_in_columns_and_custom_attributes(api: IntegrationClient) -> None:
     response = api.put(
         "/v2/customer_profiles/c-1",
-        {"attributes": {"Name": "Ann Lee", "Email": "Ann@Example.com", "PhoneNumber": "(201) 555-0123",
-                        "BirthDate": "1990-05-17", "TaxExempt": True, "AcceptsMarketing": True, "Shoe": 38}},
+        {
+            "attributes": {
+                "Name": "Ann Lee",
+                "Email": "Ann@Example.com",
+                "PhoneNumber": "(201) 555-0123",
+                "BirthDate": "1990-05-17",
+                "TaxExempt": True,
+                "AcceptsMarketing": True,
+                "Shoe": 38,
+            }
+        },
     )
     assert response.status_code == 200
     profile = CustomerProfile.objects.get(integration_id="c-1")
@@ -29,11 +38,16 @@ def test_email_is_unique_case_insensitively_per_environment(
     assert clash.json()["errors"][0]["source"]["pointer"] == "/attributes/Email"
     assert "already used by customer a" in clash.json()["message"]
     # another environment may hold the same email
-    assert sandbox_api.put("/v2/customer_profiles/b", {"attributes": {"Email": "ann@example.com"}}).status_code == 200
+    assert (
+        sandbox_api.put("/v2/customer_profiles/b", {"attributes": {"Email": "ann@example.com"}}).status_code
+        == 200
+    )
 
 
 def test_invalid_phone_and_date_are_reported_together(api: IntegrationClient) -> None:
-    response = api.put("/v2/customer_profiles/a", {"attributes": {"PhoneNumber": "12", "BirthDate": "17/05/1990"}})
+    response = api.put(
+        "/v2/customer_profiles/a", {"attributes": {"PhoneNumber": "12", "BirthDate": "17/05/1990"}}
+    )
     assert response.status_code == 400
     pointers = [e["source"]["pointer"] for e in response.json()["errors"]]
     assert pointers == ["/attributes/PhoneNumber", "/attributes/BirthDate"]
@@ -49,14 +63,22 @@ def test_last_activity_moves_with_every_write(api: IntegrationClient) -> None:
 def test_bulk_update_is_all_or_nothing(api: IntegrationClient) -> None:
     ok = api.put(
         "/v2/customer_profiles?silent=no",
-        {"customerProfiles": [{"integrationId": f"b-{i}", "attributes": {"Name": f"N{i}"}} for i in range(50)]},
+        {
+            "customerProfiles": [
+                {"integrationId": f"b-{i}", "attributes": {"Name": f"N{i}"}} for i in range(50)
+            ]
+        },
     )
     assert ok.status_code == 200
     assert len(ok.json()["integrationStates"]) == 50
     bad = api.put(
         "/v2/customer_profiles",
-        {"customerProfiles": [{"integrationId": "b-0", "attributes": {"Name": "changed"}},
-                              {"integrationId": "b-new", "attributes": {"Email": "not-an-email"}}]},
+        {
+            "customerProfiles": [
+                {"integrationId": "b-0", "attributes": {"Name": "changed"}},
+                {"integrationId": "b-new", "attributes": {"Email": "not-an-email"}},
+            ]
+        },
     )
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["source"]["pointer"] == "/customerProfiles/1/attributes/Email"
@@ -79,11 +101,13 @@ def test_bulk_refuses_duplicate_emails_inside_and_outside_the_batch(api: Integra
     api.put("/v2/customer_profiles/owner", {"attributes": {"Email": "taken@example.com"}})
     response = api.put(
         "/v2/customer_profiles",
-        {"customerProfiles": [
-            {"integrationId": "x1", "attributes": {"Email": "same@example.com"}},
-            {"integrationId": "x2", "attributes": {"Email": "SAME@example.com"}},
-            {"integrationId": "x3", "attributes": {"Email": "Taken@example.com"}},
-        ]},
+        {
+            "customerProfiles": [
+                {"integrationId": "x1", "attributes": {"Email": "same@example.com"}},
+                {"integrationId": "x2", "attributes": {"Email": "SAME@example.com"}},
+                {"integrationId": "x3", "attributes": {"Email": "Taken@example.com"}},
+            ]
+        },
     )
     assert response.status_code == 400
     details = [e["details"] for e in response.json()["errors"]]

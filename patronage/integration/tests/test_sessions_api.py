@@ -15,7 +15,9 @@ CART = [
 
 def test_creating_a_session_creates_its_customer_and_totals_the_cart(api: IntegrationClient) -> None:
     # when
-    response = api.session("s-1", profileId="cust-1", cartItems=CART, additionalCosts={"shipping": {"price": 5}})
+    response = api.session(
+        "s-1", profileId="cust-1", cartItems=CART, additionalCosts={"shipping": {"price": 5}}
+    )
     # then
     assert response.status_code == 200
     body = response.json()
@@ -62,7 +64,9 @@ def test_closing_makes_an_order_counted_on_the_customer(api: IntegrationClient) 
         ([], "partially_returned", False),
     ],
 )
-def test_state_transitions_follow_talon_one(api: IntegrationClient, path: list[str], target: str, ok: bool) -> None:
+def test_state_transitions_follow_talon_one(
+    api: IntegrationClient, path: list[str], target: str, ok: bool
+) -> None:
     api.session("s-1", profileId="c", cartItems=CART)
     for state in path:
         assert api.session("s-1", state=state).status_code == 200
@@ -87,7 +91,9 @@ def test_a_closed_session_refuses_cart_edits(api: IntegrationClient) -> None:
 
 
 def test_dry_run_evaluates_without_saving(api: IntegrationClient) -> None:
-    response = api.put("/v2/customer_sessions/s-dry?dry=true", {"customerSession": {"profileId": "c", "cartItems": CART}})
+    response = api.put(
+        "/v2/customer_sessions/s-dry?dry=true", {"customerSession": {"profileId": "c", "cartItems": CART}}
+    )
     assert response.status_code == 200
     assert response.json()["customerSession"]["total"] == 43.9
     assert not CustomerSession.objects.filter(integration_id="s-dry").exists()
@@ -96,7 +102,10 @@ def test_dry_run_evaluates_without_saving(api: IntegrationClient) -> None:
 
 def test_returns_reduce_sales_and_mark_the_session(api: IntegrationClient) -> None:
     api.session("s-1", profileId="c", cartItems=CART, state="closed")
-    response = api.post("/v2/customer_sessions/s-1/returns", {"return": {"returnedCartItems": [{"position": 0, "quantity": 1}]}})
+    response = api.post(
+        "/v2/customer_sessions/s-1/returns",
+        {"return": {"returnedCartItems": [{"position": 0, "quantity": 1}]}},
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["customerSession"]["state"] == "partially_returned"
@@ -104,10 +113,15 @@ def test_returns_reduce_sales_and_mark_the_session(api: IntegrationClient) -> No
     assert body["customerProfile"]["totalSales"] == pytest.approx(34.4)
     assert body["return"]["returnedCartItems"] == [{"position": 0, "quantity": 1}]
     # returning more than remains is refused and points at the item
-    too_many = api.post("/v2/customer_sessions/s-1/returns", {"return": {"returnedCartItems": [{"position": 0, "quantity": 2}]}})
+    too_many = api.post(
+        "/v2/customer_sessions/s-1/returns",
+        {"return": {"returnedCartItems": [{"position": 0, "quantity": 2}]}},
+    )
     assert too_many.status_code == 400
     assert too_many.json()["errors"][0]["source"]["pointer"] == "/return/returnedCartItems/0/quantity"
-    missing = api.post("/v2/customer_sessions/s-1/returns", {"return": {"returnedCartItems": [{"position": 9}]}})
+    missing = api.post(
+        "/v2/customer_sessions/s-1/returns", {"return": {"returnedCartItems": [{"position": 9}]}}
+    )
     assert missing.status_code == 400 and "no item at position 9" in missing.json()["message"]
 
 

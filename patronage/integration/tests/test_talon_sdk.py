@@ -37,7 +37,9 @@ def test_session_life_cycle_through_the_sdk(sdk: talon_one.IntegrationApi) -> No
     state = sdk.update_customer_session_v2(
         "order-1",
         t.IntegrationRequest(
-            customer_session=t.NewCustomerSessionV2(profile_id="sdk-customer", cart_items=_cart(), attributes={"a": 1}),
+            customer_session=t.NewCustomerSessionV2(
+                profile_id="sdk-customer", cart_items=_cart(), attributes={"a": 1}
+            ),
             response_content=["customerSession", "customerProfile"],
         ),
     )
@@ -60,7 +62,9 @@ def test_session_life_cycle_through_the_sdk(sdk: talon_one.IntegrationApi) -> No
     # returns
     returned = sdk.return_cart_items(
         "order-1",
-        t.ReturnIntegrationRequest(_return=t.NewReturn(returned_cart_items=[t.ReturnedCartItem(position=1, quantity=1)])),
+        t.ReturnIntegrationRequest(
+            _return=t.NewReturn(returned_cart_items=[t.ReturnedCartItem(position=1, quantity=1)])
+        ),
     )
     assert returned.customer_session.state == "partially_returned"
     assert returned._return.returned_cart_items[0].position == 1
@@ -70,7 +74,9 @@ def test_session_life_cycle_through_the_sdk(sdk: talon_one.IntegrationApi) -> No
 def test_reopen_through_the_sdk(sdk: talon_one.IntegrationApi) -> None:
     sdk.update_customer_session_v2(
         "order-2",
-        t.IntegrationRequest(customer_session=t.NewCustomerSessionV2(profile_id="c2", cart_items=_cart(), state="closed")),
+        t.IntegrationRequest(
+            customer_session=t.NewCustomerSessionV2(profile_id="c2", cart_items=_cart(), state="closed")
+        ),
     )
     reopened = sdk.reopen_customer_session("order-2")
     assert reopened.effects == []
@@ -79,19 +85,26 @@ def test_reopen_through_the_sdk(sdk: talon_one.IntegrationApi) -> None:
 
 def test_profiles_through_the_sdk(sdk: talon_one.IntegrationApi) -> None:
     response = sdk.update_customer_profile_v2(
-        "sdk-p1", t.CustomerProfileIntegrationRequestV2(attributes={"Name": "Ann", "Email": "ann@example.com"})
+        "sdk-p1",
+        t.CustomerProfileIntegrationRequestV2(attributes={"Name": "Ann", "Email": "ann@example.com"}),
     )
     assert response.customer_profile.attributes["Name"] == "Ann"
     bulk = sdk.update_customer_profiles_v2(
         t.MultipleCustomerProfileIntegrationRequest(
             customer_profiles=[
-                t.MultipleCustomerProfileIntegrationRequestItem(integration_id=f"sdk-b{i}", attributes={"Name": f"B{i}"})
+                t.MultipleCustomerProfileIntegrationRequestItem(
+                    integration_id=f"sdk-b{i}", attributes={"Name": f"B{i}"}
+                )
                 for i in range(3)
             ]
         ),
         silent="no",
     )
-    assert [s.customer_profile.integration_id for s in bulk.integration_states] == ["sdk-b0", "sdk-b1", "sdk-b2"]
+    assert [s.customer_profile.integration_id for s in bulk.integration_states] == [
+        "sdk-b0",
+        "sdk-b1",
+        "sdk-b2",
+    ]
     sdk.delete_customer_data("sdk-p1")
     with pytest.raises(ApiException) as gone:
         sdk.delete_customer_data("sdk-p1")
@@ -100,7 +113,8 @@ def test_profiles_through_the_sdk(sdk: talon_one.IntegrationApi) -> None:
 
 def test_errors_reach_the_sdk_as_talon_error_bodies(sdk: talon_one.IntegrationApi) -> None:
     sdk.update_customer_session_v2(
-        "order-3", t.IntegrationRequest(customer_session=t.NewCustomerSessionV2(profile_id="c3", state="cancelled"))
+        "order-3",
+        t.IntegrationRequest(customer_session=t.NewCustomerSessionV2(profile_id="c3", state="cancelled")),
     )
     with pytest.raises(ApiException) as refused:
         sdk.update_customer_session_v2(

@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8000')}")
         parser.add_argument(
-            "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) * 2 + 1)))
+            "--workers",
+            type=int,
+            default=int(os.environ.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) * 2 + 1))),
         )
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations first")
 
@@ -21,7 +23,17 @@ class Command(BaseCommand):
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
-        argv = [gunicorn, "patronage.wsgi", "--bind", options["bind"], "--workers", str(options["workers"]),
-                "--access-logfile", "-" if os.environ.get("ACCESS_LOG") else "/dev/null", "--keep-alive", "30"]
+        argv = [
+            gunicorn,
+            "patronage.wsgi",
+            "--bind",
+            options["bind"],
+            "--workers",
+            str(options["workers"]),
+            "--access-logfile",
+            "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
+            "--keep-alive",
+            "30",
+        ]
         self.stderr.write(f"Serving on http://{options['bind']} with {options['workers']} workers")
         os.execv(gunicorn, argv)

@@ -46,7 +46,9 @@ class Command(BaseCommand):
         action = options["action"]
         if action == "create":
             if options["environment"] and app.environment.slug != options["environment"]:
-                raise CommandError(f"Application {app.slug} is in {app.environment.slug}, not {options['environment']}")
+                raise CommandError(
+                    f"Application {app.slug} is in {app.environment.slug}, not {options['environment']}"
+                )
             expires = None
             if options["expires"]:
                 try:
@@ -57,7 +59,9 @@ class Command(BaseCommand):
                     raise CommandError("--expires needs a time zone, e.g. 2027-01-31T00:00:00Z")
             try:
                 _, plaintext = api_key_create(
-                    application=app, name=options["name"] or f"CLI {clock.now():%Y-%m-%d %H:%M}", expires_at=expires
+                    application=app,
+                    name=options["name"] or f"CLI {clock.now():%Y-%m-%d %H:%M}",
+                    expires_at=expires,
                 )
             except DomainError as exc:
                 raise CommandError(exc.message) from exc

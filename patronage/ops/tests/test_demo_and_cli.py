@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+
+from patronage.customer_sessions.models import CustomerSession
+from patronage.customers.models import CustomerProfile
+from patronage.ops.demo import demo_load
+from patronage.workspace.models import Application
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_makes_both_shops_and_consistent_customers() -> None:
+    made = demo_load(customers=60)
+    assert made == 66
+    shop = Application.objects.get(slug="demo-shop")
+    sandbox = Application.objects.get(slug="demo-sandbox")
+    assert shop.environment.slug == "live" and sandbox.environment.slug == "sandbox"
+    assert CustomerProfile.objects.filter(environment=shop.environment).count() == 60
+    assert CustomerSession.objects.exists()
+    profile = CustomerProfile.objects.filter(closed_sessions__gt=0).first()
+    assert profile is not None
+    orders = CustomerSession.objects.filter(profile=profile, state="closed")
+    assert profile.closed_sessions == orders.count()
+    assert profile.total_sales == orders.aggregate(s=Sum("total"))["s"]
+    # running it again adds more customers without clashing
+    assert demo_load(customers=10) == 11
+    assert CustomerProfile.objects.filter(environment=shop.environment).count() == 70
+    assert Decimal(0) <= profile.total_sales
+
+
+@pytest.mark.parametrize("verb", ["apikey", "demo", "run", "serve", "worker", "bootstrap", "migrate"])
+def test_every_verb_has_help(verb: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "patronage.cli", verb, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "patronage.settings"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
