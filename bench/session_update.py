@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -32,6 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,17 +89,34 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--port", type=int, default=int(env("BENCH_PORT", "8765")))
     # Sync workers block on the database round trips, so a little more than one per core keeps both busy.
     p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "4")))
-    p.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "8")),
-                   help="closed-loop clients for the ceiling and the session PUT throughput phases")
-    p.add_argument("--duration", type=float, default=float(env("BENCH_DURATION", "15")),
-                   help="measured seconds of each closed-loop phase")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=int(env("BENCH_CONNECTIONS", "8")),
+        help="closed-loop clients for the ceiling and the session PUT throughput phases",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=float(env("BENCH_DURATION", "15")),
+        help="measured seconds of each closed-loop phase",
+    )
     p.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "3")))
     p.add_argument("--steady-duration", type=float, default=20.0, help="measured seconds at 100 req/s")
     p.add_argument("--customers", type=int, default=500, help="demo customers, loaded only into a fresh DB")
     p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "session_update.json")
     a = p.parse_args(argv)
-    return Settings(a.database_url, a.port, a.workers, a.connections, a.duration, a.warmup,
-                    a.steady_duration, a.customers, a.output)
+    return Settings(
+        a.database_url,
+        a.port,
+        a.workers,
+        a.connections,
+        a.duration,
+        a.warmup,
+        a.steady_duration,
+        a.customers,
+        a.output,
+    )
 
 
 # --- database and product preparation -------------------------------------------------------------
@@ -129,8 +148,15 @@ def product_env(settings: Settings) -> dict[str, str]:
 
 
 def patronage(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([patronage_bin(), *args], env=product_env(settings), capture_output=True,
-                          text=True, check=check, timeout=600, cwd=ROOT)
+    return subprocess.run(
+        [patronage_bin(), *args],
+        env=product_env(settings),
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=600,
+        cwd=ROOT,
+    )
 
 
 def prepare_product(settings: Settings) -> str:
@@ -152,8 +178,9 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
-def http(url: str, *, key: str | None = None, method: str = "GET", body: bytes | None = None,
-         timeout: float = 10) -> tuple[int, Any]:
+def http(
+    url: str, *, key: str | None = None, method: str = "GET", body: bytes | None = None, timeout: float = 10
+) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"ApiKey-v1 {key}"
@@ -177,6 +204,10 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 120)
     raise RuntimeError(f"server not healthy after {timeout:.0f}s")
 
 
+def group_alive(pgid: int) -> bool:
+    return any(stat[3] == str(pgid) for stat in proc_stats())
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop gunicorn and its workers: the whole process group we created, politely and then not."""
     for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
@@ -184,24 +215,90 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace)
-            return
+            if not group_alive(proc.pid):
+                return
 
 
 @contextlib.contextmanager
-def running_server(settings: Settings, log: Path) -> Iterator[str]:
+def running_server(settings: Settings, log: Path) -> Iterator[tuple[str, int]]:
+    """Yield the base URL and the process group id of a freshly started ``patronage serve``."""
     if port_in_use(settings.port):
         # Refuse rather than benchmark whatever else answers there.
         raise RuntimeError(f"something already listens on {HOST}:{settings.port}; pick another --port")
     cmd = [patronage_bin(), "serve", "--bind", f"{HOST}:{settings.port}", "--workers", str(settings.workers)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=product_env(settings), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            cmd,
+            env=product_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
     try:
         base = f"http://{HOST}:{settings.port}"
         wait_healthy(base, proc)
-        yield base
+        yield base, proc.pid
     finally:
         stop(proc)
+
+
+# --- CPU accounting: who used the two cores during a phase ----------------------------------------
+
+
+def proc_stats() -> Iterator[list[str]]:
+    """``/proc/<pid>/stat`` fields after the command name: [state, ppid, pgrp, ...]."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                text = Path(entry.path, "stat").read_text()
+                yield [text[text.index("(") + 1 : text.rindex(")")], *text[text.rindex(")") + 2 :].split()]
+
+
+def cpu_snapshot(server_pgid: int) -> dict[str, float]:
+    """Cumulative CPU seconds: machine-wide busy, our server's process group, PostgreSQL, reaped children."""
+    hz = os.sysconf("SC_CLK_TCK")
+    server = postgres = 0
+    for comm, *fields in proc_stats():
+        ticks = int(fields[11]) + int(fields[12])  # utime + stime
+        if fields[2] == str(server_pgid):
+            server += ticks
+        elif comm == "postgres":
+            postgres += ticks
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "wall": time.monotonic(),
+        "busy": (user + nice + system + irq + softirq + steal) / hz,
+        "server": server / hz,
+        "postgres": postgres / hz,
+        "loadgen": children.ru_utime
+        + children.ru_stime,  # loadgen runs are the only children reaped meanwhile
+    }
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], rps: float) -> dict[str, float]:
+    """Cores used per role over the phase, and CPU milliseconds per request for server and database.
+
+    ``other`` is everything else on the machine: when it is not near zero the figures are disturbed.
+    """
+    wall = after["wall"] - before["wall"]
+    cores = {k: (after[k] - before[k]) / wall for k in ("server", "postgres", "loadgen")}
+    busy = (after["busy"] - before["busy"]) / wall
+    split = {f"{k}_cores": round(v, 2) for k, v in cores.items()}
+    split["other_cores"] = round(max(0.0, busy - sum(cores.values())), 2)
+    for k in ("server", "postgres"):
+        split[f"{k}_ms_per_request"] = round(cores[k] / rps * 1000, 2) if rps else 0.0
+    return split
+
+
+def measured(server_pgid: int, base: str, duration: float, **opts: Any) -> dict[str, Any]:
+    before = cpu_snapshot(server_pgid)
+    result = loadgen(base, duration=duration, **opts)
+    result["cpu"] = cpu_split(before, cpu_snapshot(server_pgid), result["rps"])
+    return result
 
 
 # --- load phases ----------------------------------------------------------------------------------
@@ -236,16 +333,41 @@ def write_bodies(folder: Path) -> dict[str, Path]:
     }
     paths = {}
     for name, text in bodies.items():
-        sample = text.replace("{session}", "x").replace("{n}", "7")
-        json.loads(sample)  # fail here, not as 422s under load
+        json.loads(text.replace("{session}", "x").replace("{n}", "7"))  # fail here, not as 422s under load
         paths[name] = folder / f"{name}.json"
         paths[name].write_text(text)
     return paths
 
 
-def smoke_put(base: str, key: str, body: Path, session: str) -> None:
-    raw = body.read_text().replace("{session}", session).replace("{n}", "1").encode()
+def put_once(base: str, key: str, body: Path, session: str, n: int = 0) -> tuple[float, int, Any]:
+    raw = body.read_text().replace("{session}", session).replace("{n}", str(n)).encode()
+    start = time.perf_counter()
     status, payload = http(f"{base}/v2/customer_sessions/bench-{session}", key=key, method="PUT", body=raw)
+    return (time.perf_counter() - start) * 1000, status, payload
+
+
+def prime_sessions(base: str, key: str, body: Path, prefix: str, clients: int) -> dict[str, Any]:
+    """Create the sessions up front, so the throughput phases measure updates and not first writes.
+
+    A first write also creates the customer profile and the session (about twice the statements); its
+    cost is reported separately from these calls.
+    """
+    with ThreadPoolExecutor(clients) as pool:
+        calls = list(pool.map(lambda i: put_once(base, key, body, f"{prefix}{i}"), range(DISTINCT_SESSIONS)))
+    failed = [(status, str(payload)[:300]) for _, status, payload in calls if status != 200]
+    if failed:
+        raise RuntimeError(f"{len(failed)} session creations failed, e.g. {failed[0]}")
+    ms = sorted(t for t, _, _ in calls)
+    return {
+        "sessions": len(ms),
+        "clients": clients,
+        "p50_ms": round(ms[len(ms) // 2], 2),
+        "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 2),
+    }
+
+
+def smoke_put(base: str, key: str, body: Path, session: str) -> None:
+    _, status, payload = put_once(base, key, body, session, 1)
     if status != 200 or len(payload["customerSession"]["cartItems"]) != 5:
         raise RuntimeError(f"smoke PUT failed: {status} {str(payload)[:300]}")
 
@@ -260,29 +382,60 @@ def count_stored_keys(base: str, key: str, prefix: str) -> list[int]:
     return counts
 
 
-def run_phases(settings: Settings, base: str, key: str, bodies: dict[str, Path], run: str) -> dict[str, Any]:
+def run_phases(
+    settings: Settings, server: tuple[str, int], key: str, bodies: dict[str, Path], run: str
+) -> dict[str, Any]:
+    base, pgid = server
     auth = f"Authorization: ApiKey-v1 {key}"
-    put: dict[str, Any] = {"method": "PUT", "path": SESSION_PATH, "header": [auth]}
+    put: dict[str, Any] = {
+        "method": "PUT",
+        "path": SESSION_PATH,
+        "header": [auth],
+        "body_file": bodies["put"],
+    }
     closed = {"mode": "closed", "connections": settings.connections, "warmup": settings.warmup}
+    sessions = {"sessions": DISTINCT_SESSIONS, "session_prefix": f"{run}-t-"}
     smoke_put(base, key, bodies["put"], f"{run}-smoke")
+    print(f"[0/4] creating {DISTINCT_SESSIONS} sessions with {settings.connections} clients")
+    created = prime_sessions(base, key, bodies["put"], f"{run}-t-", settings.connections)
     print(f"[1/4] ceiling: GET {HEALTH_PATH}, {settings.connections} clients, {settings.duration:.0f}s")
-    ceiling = loadgen(base, duration=settings.duration, path=HEALTH_PATH, **closed)
+    ceiling = measured(pgid, base, settings.duration, path=HEALTH_PATH, **closed)
     print(f"[2/4] session PUT: {settings.connections} clients over {DISTINCT_SESSIONS} sessions")
-    throughput = loadgen(base, duration=settings.duration, **closed, **put, body_file=bodies["put"],
-                         sessions=DISTINCT_SESSIONS, session_prefix=f"{run}-t-")
+    throughput = measured(pgid, base, settings.duration, **closed, **put, **sessions)
     print(f"[3/4] session PUT open loop at {STEADY_RATE:.0f} req/s for {settings.steady_duration:.0f}s")
-    steady = loadgen(base, duration=settings.steady_duration, mode="rate", rate=STEADY_RATE,
-                     connections=32, warmup=settings.warmup, **put, body_file=bodies["put"],
-                     sessions=DISTINCT_SESSIONS, session_prefix=f"{run}-s-")
-    print(f"[4/4] {CONTENTION_CLIENTS} clients on {CONTENTION_SESSIONS} sessions for {settings.duration:.0f}s")
-    contention_opts = {**put, "mode": "closed", "connections": CONTENTION_CLIENTS,
-                       "sessions": CONTENTION_SESSIONS, "body_file": bodies["contention"]}
+    # Enough connections that a slow answer never delays the next scheduled send (sync workers close
+    # the connection after each response anyway).
+    steady = measured(
+        pgid,
+        base,
+        settings.steady_duration,
+        mode="rate",
+        rate=STEADY_RATE,
+        connections=32,
+        warmup=settings.warmup,
+        **put,
+        **sessions,
+    )
+    print(f"[4/4] {CONTENTION_CLIENTS} clients on {CONTENTION_SESSIONS} sessions, {settings.duration:.0f}s")
+    contention_opts = {
+        **put,
+        "mode": "closed",
+        "connections": CONTENTION_CLIENTS,
+        "sessions": CONTENTION_SESSIONS,
+        "body_file": bodies["contention"],
+    }
     # Loadgen does not count warm-up answers per session, yet they write: warm up on other sessions.
     loadgen(base, duration=settings.warmup or 1, **contention_opts, session_prefix=f"{run}-cw-")
-    contention = loadgen(base, duration=settings.duration, **contention_opts, session_prefix=f"{run}-c-")
+    contention = measured(pgid, base, settings.duration, **contention_opts, session_prefix=f"{run}-c-")
     stored = count_stored_keys(base, key, f"{run}-c-")
-    return {"ceiling": ceiling, "throughput": throughput, "steady": steady, "contention": contention,
-            "contention_stored": stored}
+    return {
+        "first_write": created,
+        "ceiling": ceiling,
+        "throughput": throughput,
+        "steady": steady,
+        "contention": contention,
+        "contention_stored": stored,
+    }
 
 
 # --- verdicts and report --------------------------------------------------------------------------
@@ -296,23 +449,38 @@ def verdicts(raw: dict[str, Any]) -> list[dict[str, Any]]:
     unreported = sum(max(0, got - ok) for ok, got in zip(oks, raw["contention_stored"], strict=True))
     s99, c99 = steady["latency_ms"]["p99"], cont["latency_ms"]["p99"]
     return [
-        {"target": "session PUT throughput >= 35% of ceiling", "ours": f"{put['rps']:.1f} req/s",
-         "reference": f"{ceiling['rps']:.1f} req/s (ceiling)", "figure": f"ratio {ratio:.1%}",
-         "pass": ratio >= RATIO_TARGET and put["errors"] == 0 and ceiling["errors"] == 0,
-         "ratio": ratio},
-        {"target": f"p99 < {STEADY_P99_MS:.0f} ms at {STEADY_RATE:.0f} req/s",
-         "ours": f"p99 {s99} ms", "reference": f"p50 {steady['latency_ms']['p50']} ms, {steady['rps']} req/s",
-         "figure": f"errors {steady['errors']}",
-         "pass": s99 is not None and s99 < STEADY_P99_MS and steady["errors"] == 0},
-        {"target": f"{CONTENTION_CLIENTS} clients x {CONTENTION_SESSIONS} sessions: nothing lost",
-         "ours": f"lost {lost}", "reference": f"{cont['ok']} ok, {cont['rps']} req/s",
-         "figure": f"errors {cont['errors']}, unreported writes {unreported}",
-         "pass": lost == 0 and cont["errors"] == 0, "lost": lost, "unreported": unreported},
-        {"target": f"{CONTENTION_CLIENTS} clients x {CONTENTION_SESSIONS} sessions: p99 < "
-                   f"{CONTENTION_P99_MS:.0f} ms",
-         "ours": f"p99 {c99} ms", "reference": f"p50 {cont['latency_ms']['p50']} ms",
-         "figure": f"max {cont['latency_ms']['max']} ms",
-         "pass": c99 is not None and c99 < CONTENTION_P99_MS},
+        {
+            "target": "session PUT throughput >= 35% of ceiling",
+            "ours": f"{put['rps']:.1f} req/s",
+            "reference": f"{ceiling['rps']:.1f} req/s (ceiling)",
+            "figure": f"ratio {ratio:.1%}",
+            "pass": ratio >= RATIO_TARGET and put["errors"] == 0 and ceiling["errors"] == 0,
+            "ratio": ratio,
+        },
+        {
+            "target": f"p99 < {STEADY_P99_MS:.0f} ms at {STEADY_RATE:.0f} req/s",
+            "ours": f"p99 {s99} ms",
+            "reference": f"p50 {steady['latency_ms']['p50']} ms, {steady['rps']} req/s",
+            "figure": f"errors {steady['errors']}",
+            "pass": s99 is not None and s99 < STEADY_P99_MS and steady["errors"] == 0,
+        },
+        {
+            "target": f"{CONTENTION_CLIENTS} clients x {CONTENTION_SESSIONS} sessions: nothing lost",
+            "ours": f"lost {lost}",
+            "reference": f"{cont['ok']} ok, {cont['rps']} req/s",
+            "figure": f"errors {cont['errors']}, unreported writes {unreported}",
+            "pass": lost == 0 and cont["errors"] == 0,
+            "lost": lost,
+            "unreported": unreported,
+        },
+        {
+            "target": f"{CONTENTION_CLIENTS} clients x {CONTENTION_SESSIONS} sessions: p99 < "
+            f"{CONTENTION_P99_MS:.0f} ms",
+            "ours": f"p99 {c99} ms",
+            "reference": f"p50 {cont['latency_ms']['p50']} ms",
+            "figure": f"max {cont['latency_ms']['max']} ms",
+            "pass": c99 is not None and c99 < CONTENTION_P99_MS,
+        },
     ]
 
 
@@ -325,17 +493,44 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(line.format(*(str(r[c]) for c in cols), "PASS" if r["pass"] else "FAIL"))
 
 
+def print_cpu(raw: dict[str, Any]) -> None:
+    """Where the CPU went in each phase: the figures app engineers need to know what to optimize."""
+    print(
+        f"{'phase':<12}{'req/s':>9}{'server ms/req':>15}{'pg ms/req':>11}{'loadgen':>9}{'other':>7}  (cores)"
+    )
+    for phase in ("ceiling", "throughput", "steady", "contention"):
+        r, c = raw[phase], raw[phase]["cpu"]
+        print(
+            f"{phase:<12}{r['rps']:>9}{c['server_ms_per_request']:>15}{c['postgres_ms_per_request']:>11}"
+            f"{c['loadgen_cores']:>9}{c['other_cores']:>7}"
+        )
+    busy = max(raw[p]["cpu"]["other_cores"] for p in ("ceiling", "throughput", "steady", "contention"))
+    if busy > 0.15:
+        print(f"warning: other processes used up to {busy} cores during the run; the figures are disturbed")
+    first = raw["first_write"]
+    print(
+        f"first write of a session (creates session + profile): p50 {first['p50_ms']} ms, "
+        f"p99 {first['p99_ms']} ms with {first['clients']} clients"
+    )
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError):
         found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
         model = found.group(1).strip() if found else ""
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
+    host = machine()  # before we load the machine: the load average tells whether it was idle
     # Turn SIGTERM into SystemExit so the ``finally`` that stops the server runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -344,9 +539,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pg_version = ensure_database(settings.database_url)
         key = prepare_product(settings)
-        with tempfile.TemporaryDirectory() as tmp, \
-                running_server(settings, settings.output.with_suffix(".server.log")) as base:
-            raw = run_phases(settings, base, key, write_bodies(Path(tmp)), run)
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            running_server(settings, settings.output.with_suffix(".server.log")) as server,
+        ):
+            raw = run_phases(settings, server, key, write_bodies(Path(tmp)), run)
     except (RuntimeError, OSError, psycopg.Error, subprocess.SubprocessError, KeyError, ValueError) as exc:
         detail = getattr(exc, "stderr", "") or ""
         print(f"benchmark could not run: {exc}\n{detail}", file=sys.stderr)
@@ -354,11 +551,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = verdicts(raw)
     print()
     print_table(rows)
-    report = {"started": started, "machine": {**machine(), "postgresql": pg_version},
-              "settings": {k: str(v) for k, v in vars(settings).items() if k != "database_url"},
-              "targets": rows, "raw": raw}
+    print()
+    print_cpu(raw)
+    report = {
+        "started": started,
+        "machine": {**host, "postgresql": pg_version},
+        "settings": {k: str(v) for k, v in vars(settings).items() if k != "database_url"},
+        "targets": rows,
+        "raw": raw,
+    }
     settings.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nfigures written to {settings.output.relative_to(ROOT)}")
+    print(f"\nfigures written to {settings.output}")
     return 0 if all(r["pass"] for r in rows) else 1
 
 

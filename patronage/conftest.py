@@ -35,3 +35,6 @@ def api(live_app: Application) -> IntegrationClient:
 @pytest.fixture
 def sandbox_api(sandbox_app: Application) -> IntegrationClient:
     return IntegrationClient(make_api_key(sandbox_app))
+
+
+from patronage.testing.browser import browser, page  # noqa: E402, F401

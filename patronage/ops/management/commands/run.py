@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -18,6 +19,8 @@ class Command(BaseCommand):
         call_command("bootstrap")
         port = options["port"]
         worker = subprocess.Popen([sys.executable, "-m", "patronage.cli", "worker"])
+        # A plain `kill` must also stop the worker, not only Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(f"Back office: http://127.0.0.1:{port}/admin/  (Integration API docs: /docs)")
         try:
             call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
