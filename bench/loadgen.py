@@ -146,7 +146,7 @@ def _target(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
     if parts.scheme != "http":
         raise SystemExit(f"only http:// URLs are supported, got {url!r}")
-    host = "127.0.0.1" if parts.hostname in (None, "localhost") else parts.hostname
+    host: str = "127.0.0.1" if parts.hostname in (None, "localhost") else str(parts.hostname)
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -4,6 +4,7 @@ import pytest
 from django.conf import settings
 
 from patronage.testing.api import IntegrationClient
+from patronage.testing.browser import browser, page  # noqa: F401  (fixtures)
 from patronage.testing.factories import make_api_key, make_application
 from patronage.workspace.models import Application, Environment
 
@@ -35,6 +36,3 @@ def api(live_app: Application) -> IntegrationClient:
 @pytest.fixture
 def sandbox_api(sandbox_app: Application) -> IntegrationClient:
     return IntegrationClient(make_api_key(sandbox_app))
-
-
-from patronage.testing.browser import browser, page  # noqa: E402, F401

@@ -11,6 +11,7 @@ from patronage.management.api import api as management_api
 
 urlpatterns = [
     path("", lambda request: redirect("admin:index")),
+    path("favicon.ico", lambda request: HttpResponse(status=204)),
     path("admin/", admin.site.urls),
     path("api/v1/", management_api.urls),
     path("", integration_api.urls),

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.contrib import admin
 from unfold.admin import ModelAdmin
 
@@ -26,3 +28,7 @@ class CustomerProfileAdmin(ReadOnlyAdmin, ModelAdmin):
     list_select_related = ["environment"]
     show_full_result_count = False
     list_per_page = 50
+
+    @admin.display(description="Total sales", ordering="total_sales")
+    def sales(self, profile: CustomerProfile) -> Decimal:
+        return profile.total_sales.quantize(Decimal("0.01"))
