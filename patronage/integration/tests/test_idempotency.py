@@ -84,3 +84,13 @@ def test_keys_are_per_application_and_limited_to_255_characters(
     too_long = api.put("/v2/customer_profiles/a", {"attributes": {}}, headers=_key("x" * 256))
     assert too_long.status_code == 400
     assert IdempotencyRecord.objects.count() == 2
+
+
+def test_an_abandoned_reservation_is_taken_over(api: IntegrationClient, live_app: Application) -> None:
+    body = b'{"attributes": {"Name": "Ann"}}'
+    twin = RequestFactory().put("/v2/customer_profiles/a", data=body, content_type="application/json")
+    reserve(live_app, "crashed", fingerprint(twin))  # its process died before finishing
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=2)):
+        response = api.put("/v2/customer_profiles/a", raw=body, headers=_key("crashed"))
+    assert response.status_code == 200
+    assert response.json()["customerProfile"]["attributes"]["Name"] == "Ann"
