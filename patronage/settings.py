@@ -89,7 +89,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'patronage.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+# No per-request health check: it costs a round trip on every API call; a dropped connection fails one
+# request and is replaced on the next.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing on upgrade;
     # WAL lets readers (the back office) run while the worker or the API writes.
@@ -150,6 +152,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = PATRONAGE_MAX_BODY_BYTES
 PATRONAGE_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # A reservation whose request never finished (the process died) may be taken over after this long.
 PATRONAGE_IDEMPOTENCY_STALE_SECONDS = int(os.environ.get("PATRONAGE_IDEMPOTENCY_STALE_SECONDS", "60"))
+# How long a server process may trust an API key it looked up (revocation reaches other processes this late).
+PATRONAGE_API_KEY_CACHE_SECONDS = float(os.environ.get("PATRONAGE_API_KEY_CACHE_SECONDS", "2"))
 # Region assumed for phone numbers written without a +country prefix.
 PATRONAGE_PHONE_REGION = os.environ.get("PATRONAGE_PHONE_REGION", "US")
 

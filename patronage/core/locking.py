@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
 
+from .rows import rows
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -28,17 +30,21 @@ def get_or_create_locked(
 ) -> tuple[M, bool]:
     """Return the row matching ``lookup`` locked for update, creating it when missing.
 
-    Two callers racing to create the same row both end with the one row: the loser's INSERT fails on
+    ``lookup`` is plain column equality (use ``*_id`` for foreign keys). Two callers racing to create the
+    same row both end with the one row: the loser's INSERT fails on
     the unique constraint inside a savepoint and it then locks the winner's row.
     ``defaults`` is only called when the row is created, so it may query.
     Must run inside ``transaction.atomic``.
     """
-    locked = lock(queryset)
-    found = locked.filter(**lookup).first()
+    table = rows(queryset.model)
+    found = table.get(lock=True, **lookup)
     if found is not None:
         return found, False
     try:
         with transaction.atomic():
             return queryset.create(**lookup, **defaults()), True
     except IntegrityError:
-        return locked.get(**lookup), False
+        found = table.get(lock=True, **lookup)
+        if found is None:  # the clash was on another unique constraint
+            raise
+        return found, False

@@ -3,8 +3,8 @@ from __future__ import annotations
 from patronage.core.errors import ErrorDetail, NotFound
 from patronage.workspace.models import Application
 
-from .models import CartItem, CustomerSession
-from .services import SessionResult
+from .models import CustomerSession
+from .services import SessionResult, cart_items
 
 
 def session_get(*, application: Application, integration_id: str) -> SessionResult:
@@ -16,6 +16,4 @@ def session_get(*, application: Application, integration_id: str) -> SessionResu
     if session is None:
         message = f"Customer session {integration_id} not found"
         raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer="/customerSessionId")])
-    return SessionResult(
-        session=session, items=list(CartItem.objects.filter(session=session)), profile=session.profile
-    )
+    return SessionResult(session=session, items=cart_items(session), profile=session.profile)

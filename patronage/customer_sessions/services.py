@@ -23,6 +23,7 @@ from patronage.core.errors import (
     NotFound,
 )
 from patronage.core.locking import get_or_create_locked, lock
+from patronage.core.rows import rows
 from patronage.customers.models import CustomerProfile
 from patronage.customers.services import profile_lock_or_create, validate_integration_id
 from patronage.workspace.models import Application, Environment
@@ -30,6 +31,15 @@ from patronage.workspace.models import Application, Environment
 from .models import TRANSITIONS, CartItem, CustomerSession, Event, ReturnedItem, SessionReturn, SessionState
 
 ZERO = Decimal("0")
+SESSION_MUTABLE = [
+    f.attname
+    for f in CustomerSession._meta.concrete_fields
+    if f.name not in {"id", "application", "integration_id", "created"}
+]
+
+
+def cart_items(session: CustomerSession) -> list[CartItem]:
+    return rows(CartItem).select(session_id=session.pk, order_by="position")
 
 
 @dataclass
@@ -108,7 +118,7 @@ def _lock_profile_then_session(
             "updated": now,
             "first_session": profile is None or not CustomerSession.objects.filter(profile=profile).exists(),
         },
-        application=application,
+        application_id=application.pk,
         integration_id=integration_id,
     )
     if keep_profile and session.profile_integration_id != profile_id:
@@ -117,9 +127,8 @@ def _lock_profile_then_session(
 
 
 def _replace_cart(session: CustomerSession, items: list[CartItemInput]) -> list[CartItem]:
-    if session.pk is not None:
-        CartItem.objects.filter(session=session).delete()
-    rows = [
+    rows(CartItem).delete(session_id=session.pk)
+    new_items = [
         CartItem(
             session=session,
             position=position,
@@ -133,7 +142,8 @@ def _replace_cart(session: CustomerSession, items: list[CartItemInput]) -> list[
         )
         for position, item in enumerate(items)
     ]
-    return CartItem.objects.bulk_create(rows)
+    rows(CartItem).insert_many(new_items)
+    return new_items
 
 
 def _apply_content(session: CustomerSession, data: SessionInput) -> None:
@@ -182,7 +192,7 @@ def _settle_profile(
     profile.closed_sessions += int(session.is_order) - int(was_order)
     profile.total_sales += session.sales - old_sales
     profile.last_activity = clock.now()
-    profile.save(update_fields=["closed_sessions", "total_sales", "last_activity"])
+    rows(CustomerProfile).update(profile, ["closed_sessions", "total_sales", "last_activity"])
 
 
 def _session_update(*, application: Application, integration_id: str, data: SessionInput) -> SessionResult:
@@ -202,15 +212,12 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     if data.profile_id is not None:
         session.profile, session.profile_integration_id = profile, data.profile_id
     _apply_content(session, data)
-    if data.cart_items is not None:
-        items = _replace_cart(session, data.cart_items)
-    else:
-        items = list(CartItem.objects.filter(session=session))
+    items = cart_items(session) if data.cart_items is None else _replace_cart(session, data.cart_items)
     if data.state is not None:
         _apply_state(session, data.state, pointer="/customerSession/state")
     _recompute_totals(session, items)
     session.updated = clock.now()
-    session.save()
+    rows(CustomerSession).update(session, SESSION_MUTABLE)
     _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
     return SessionResult(session=session, items=items, profile=profile, created=created)
 
@@ -256,7 +263,7 @@ def session_return_items(
             "/return",
         )
     was_order, old_sales = session.is_order, session.sales
-    items = list(CartItem.objects.filter(session=session))
+    items = cart_items(session)
     by_position = {item.position: item for item in items}
     errors = ErrorCollector()
     taken: dict[int, int] = {}
@@ -328,9 +335,7 @@ def session_reopen(*, application: Application, integration_id: str) -> SessionR
     session.updated = clock.now()
     session.save()
     _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
-    return SessionResult(
-        session=session, items=list(CartItem.objects.filter(session=session)), profile=profile
-    )
+    return SessionResult(session=session, items=cart_items(session), profile=profile)
 
 
 @transaction.atomic

@@ -74,7 +74,7 @@ def profile_lock_or_create(*, environment: Environment, integration_id: str) -> 
     return get_or_create_locked(
         CustomerProfile.objects.all(),
         defaults=lambda: {"created": now, "last_activity": now},
-        environment=environment,
+        environment_id=environment.pk,
         integration_id=integration_id,
     )
 

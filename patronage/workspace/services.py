@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from typing import Any
 
@@ -11,14 +10,10 @@ from django.db import transaction
 from patronage.core import clock
 from patronage.core.errors import ValidationFailed
 
-from .models import ApiKey, Application, Environment
+from .models import ApiKey, Application, Environment, digest_key
+from .selectors import forget_api_key
 
 KEY_BYTES = 32
-
-
-def digest_key(key: str) -> str:
-    # Keys carry 256 random bits, so a fast hash is enough (no dictionary to attack) and keeps auth cheap.
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def environment_get(slug: str) -> Environment:
@@ -79,5 +74,6 @@ def api_key_create(
 def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=clock.now()):
         _audit(actor, api_key, CHANGE, "Revoked")
+    forget_api_key(api_key.digest)
     api_key.refresh_from_db()
     return api_key
