@@ -23,7 +23,7 @@ from patronage.core.errors import (
     NotFound,
 )
 from patronage.core.locking import get_or_create_locked, lock
-from patronage.core.rows import rows
+from patronage.core.rows import pipelined, rows
 from patronage.customers.models import CustomerProfile
 from patronage.customers.services import profile_lock_or_create, validate_integration_id
 from patronage.workspace.models import Application, Environment
@@ -126,9 +126,8 @@ def _lock_profile_then_session(
     return profile, session, created
 
 
-def _replace_cart(session: CustomerSession, items: list[CartItemInput]) -> list[CartItem]:
-    rows(CartItem).delete(session_id=session.pk)
-    new_items = [
+def _new_cart(session: CustomerSession, items: list[CartItemInput]) -> list[CartItem]:
+    return [
         CartItem(
             session=session,
             position=position,
@@ -142,8 +141,6 @@ def _replace_cart(session: CustomerSession, items: list[CartItemInput]) -> list[
         )
         for position, item in enumerate(items)
     ]
-    rows(CartItem).insert_many(new_items)
-    return new_items
 
 
 def _apply_content(session: CustomerSession, data: SessionInput) -> None:
@@ -212,13 +209,17 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     if data.profile_id is not None:
         session.profile, session.profile_integration_id = profile, data.profile_id
     _apply_content(session, data)
-    items = cart_items(session) if data.cart_items is None else _replace_cart(session, data.cart_items)
     if data.state is not None:
         _apply_state(session, data.state, pointer="/customerSession/state")
+    items = cart_items(session) if data.cart_items is None else _new_cart(session, data.cart_items)
     _recompute_totals(session, items)
     session.updated = clock.now()
-    rows(CustomerSession).update(session, SESSION_MUTABLE)
-    _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
+    with pipelined():  # every check is done: the writes go out as one batch
+        if data.cart_items is not None:
+            rows(CartItem).delete(session_id=session.pk)
+            rows(CartItem).insert_many(items)
+        rows(CustomerSession).update(session, SESSION_MUTABLE)
+        _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
     return SessionResult(session=session, items=items, profile=profile, created=created)
 
 
