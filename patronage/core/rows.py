@@ -66,7 +66,7 @@ class Rows(Generic[M]):
             found = []
             for index, field in enumerate(self.fields):
                 col = field.get_col(self.model._meta.db_table)
-                convs = db.ops.get_db_converters(col) + field.get_db_converters(db)
+                convs = db.ops.get_db_converters(col) + col.get_db_converters(db)  # as SQLCompiler does
                 if convs:
                     found.append((index, convs, col))
             self._converters = found
