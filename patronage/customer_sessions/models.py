@@ -39,11 +39,11 @@ class CustomerSession(models.Model):
     """
 
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="sessions")
-    integration_id = models.CharField(max_length=1000)
+    integration_id = models.CharField("integration ID", max_length=1000)
     profile = models.ForeignKey(
         CustomerProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
     )
-    profile_integration_id = models.CharField(max_length=1000, blank=True)
+    profile_integration_id = models.CharField("customer integration ID", max_length=1000, blank=True)
     store_integration_id = models.CharField(max_length=255, blank=True)
     state = models.CharField(max_length=20, choices=SessionState.choices, default=SessionState.OPEN)
     coupon_codes = models.JSONField(default=list, blank=True)
@@ -119,7 +119,7 @@ class Event(models.Model):
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="events")
     session = models.ForeignKey(CustomerSession, null=True, on_delete=models.SET_NULL, related_name="events")
-    profile_integration_id = models.CharField(max_length=1000, blank=True)
+    profile_integration_id = models.CharField("customer integration ID", max_length=1000, blank=True)
     type = models.CharField(max_length=64)
     attributes = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(default=clock.now)
@@ -134,7 +134,7 @@ class Event(models.Model):
 class SessionReturn(models.Model):
     session = models.ForeignKey(CustomerSession, on_delete=models.CASCADE, related_name="returns")
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="+")
-    profile_integration_id = models.CharField(max_length=1000, blank=True)
+    profile_integration_id = models.CharField("customer integration ID", max_length=1000, blank=True)
     created = models.DateTimeField(default=clock.now)
 
     class Meta:

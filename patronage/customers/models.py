@@ -18,7 +18,7 @@ class CustomerProfile(models.Model):
     """
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="customer_profiles")
-    integration_id = models.CharField(max_length=1000)
+    integration_id = models.CharField("integration ID", max_length=1000)
     name = models.CharField(max_length=255, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +14155550123")

@@ -167,7 +167,6 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
                             last_activity=now - dt.timedelta(minutes=rng.randint(0, 60 * 24 * 60)),
                         )
                     )
-                CustomerProfile.objects.bulk_create(profiles, batch_size=1000)
                 sessions: list[CustomerSession] = []
                 carts: list[list[CartItem]] = []
                 for profile in profiles:
@@ -177,9 +176,8 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
                     orders = [x for x in s if x.is_order]
                     profile.closed_sessions = len(orders)
                     profile.total_sales = sum((x.total for x in orders), Decimal("0"))
-                CustomerProfile.objects.bulk_update(
-                    profiles, ["closed_sessions", "total_sales"], batch_size=1000
-                )
+                # Counters are known before the insert, so profiles are written once, never updated.
+                CustomerProfile.objects.bulk_create(profiles, batch_size=1000)
                 CustomerSession.objects.bulk_create(sessions, batch_size=1000)
                 items = []
                 for session, cart in zip(sessions, carts, strict=True):
