@@ -52,6 +52,13 @@ class ApplicationAdmin(ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ApiKeyInline]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Application | None = None) -> list[str]:
+        # Moving a shop to the other environment would tie its sessions to customers of the wrong one.
+        return ["environment", "slug", "created"] if obj else ["created"]
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Application | None = None) -> dict[str, Any]:
+        return {} if obj else self.prepopulated_fields
+
 
 class ApiKeyForm(forms.ModelForm):
     class Meta:
