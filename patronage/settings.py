@@ -104,6 +104,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) shared by live-server and race threads; per process: parallel runs never clash.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES and env_bool("PATRONAGE_PG_PREPARE", True):
+    # Server-side binding lets psycopg prepare statements it sees twice: PostgreSQL stops re-planning the
+    # hot path's few statements (session PUT: 1.6 -> 1.0 ms of database CPU, docs/BENCHMARKS.md).
+    # Turn off behind a pooler that cannot keep prepared statements (PgBouncer transaction mode < 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
