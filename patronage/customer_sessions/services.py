@@ -211,7 +211,10 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     _apply_content(session, data)
     if data.state is not None:
         _apply_state(session, data.state, pointer="/customerSession/state")
-    items = cart_items(session) if data.cart_items is None else _new_cart(session, data.cart_items)
+    if data.cart_items is not None:
+        items = _new_cart(session, data.cart_items)
+    else:
+        items = [] if created else cart_items(session)
     _recompute_totals(session, items)
     session.updated = clock.now()
     with pipelined():  # every check is done: the writes go out as one batch

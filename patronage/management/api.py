@@ -9,7 +9,7 @@ from ninja.security import django_auth
 
 from patronage.core.errors import DomainError, ErrorDetail, NotFound
 from patronage.customers.models import CustomerProfile
-from patronage.integration.errors import install
+from patronage.integration.errors import error_response, install
 from patronage.workspace.models import Application
 
 api = NinjaAPI(
@@ -36,8 +36,6 @@ def _require(request: HttpRequest, perm: str) -> None:
 
 @api.exception_handler(PermissionDenied)
 def on_forbidden(request: HttpRequest, exc: PermissionDenied):  # type: ignore[no-untyped-def]
-    from patronage.integration.errors import error_response
-
     return error_response(exc.message, exc.details, 403)
 
 

@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from unfold.admin import ModelAdmin, TabularInline
 
-from patronage.core import clock
+from patronage.core.errors import DomainError
 
 from .models import ApiKey, Application, Environment
-from .services import api_key_create, api_key_revoke
+from .services import api_key_check_expiry, api_key_create, api_key_revoke
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -67,8 +67,10 @@ class ApiKeyForm(forms.ModelForm):
 
     def clean_expires_at(self) -> Any:
         value = self.cleaned_data.get("expires_at")
-        if value is not None and value <= clock.now():
-            raise forms.ValidationError("The expiry date must be in the future.")
+        try:
+            api_key_check_expiry(value)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
         return value
 
 

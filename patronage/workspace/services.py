@@ -51,13 +51,17 @@ def _audit(actor: Any, obj: ApiKey, flag: int, message: str) -> None:
         )
 
 
+def api_key_check_expiry(expires_at: dt.datetime | None) -> None:
+    if expires_at is not None and expires_at <= clock.now():
+        raise ValidationFailed("The expiry date must be in the future.")
+
+
 @transaction.atomic
 def api_key_create(
     *, application: Application, name: str, expires_at: dt.datetime | None = None, actor: Any = None
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is never stored and never shown again."""
-    if expires_at is not None and expires_at <= clock.now():
-        raise ValidationFailed("The expiry date must be in the future")
+    api_key_check_expiry(expires_at)
     plaintext = secrets.token_urlsafe(KEY_BYTES)
     api_key = ApiKey.objects.create(
         application=application,
