@@ -18,7 +18,7 @@ from django.core.validators import validate_email
 
 from patronage.core.errors import ErrorCollector
 
-from .models import CustomerProfile
+from .models import CustomerProfile, birth_md_of
 
 # Talon.One attribute name -> column
 BUILTIN = {
@@ -107,6 +107,7 @@ def apply_changes(
 ) -> None:
     for column, value in changes.columns.items():
         setattr(profile, column, value)
+    profile.birth_md = birth_md_of(profile.birth_date)
     if changes.custom:
         merged = {**profile.attributes, **changes.custom}
         # null removes a custom attribute, as in Talon.One

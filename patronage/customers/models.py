@@ -1,12 +1,37 @@
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import Any
 
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.db.models.functions import Lower
 
 from patronage.core import clock
 from patronage.workspace.models import Environment
+
+
+def birth_md_of(birth_date: dt.date | None) -> int | None:
+    """Month and day as one sortable number (May 17 -> 517): birthday windows regardless of year."""
+    return None if birth_date is None else birth_date.month * 100 + birth_date.day
+
+
+class CustomerGroup(models.Model):
+    """A cluster of customers (wholesale, VIP, ...) within one environment."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="customer_groups")
+    name = models.CharField(max_length=100)
+    created = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("environment", Lower("name"), name="customer_group_name_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class CustomerProfile(models.Model):
@@ -23,11 +48,19 @@ class CustomerProfile(models.Model):
     email = models.EmailField(max_length=254, null=True, blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +14155550123")
     birth_date = models.DateField(null=True, blank=True)
+    # Derived from birth_date (see birth_md_of); bulk writers set it themselves.
+    birth_md = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    group = models.ForeignKey(
+        CustomerGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="customers"
+    )
     tax_exempt = models.BooleanField(default=False)
     accepts_marketing = models.BooleanField(default=False)
     attributes = models.JSONField(default=dict, blank=True)
     closed_sessions = models.PositiveIntegerField(default=0)
     total_sales = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"))
+    # Customer-panel password, hashed by Django's hashers; empty means no panel login yet.
+    password = models.CharField(max_length=128, blank=True, default="")
+    last_login = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(default=clock.now)
     last_activity = models.DateTimeField(default=clock.now)
 
@@ -47,7 +80,22 @@ class CustomerProfile(models.Model):
         indexes = [
             models.Index(fields=["environment", "last_activity"], name="profile_env_activity"),
             models.Index(fields=["environment", "created"], name="profile_env_created"),
+            models.Index(fields=["environment", "birth_md"], name="profile_env_birth_md"),
+            models.Index(fields=["environment", "phone"], name="profile_env_phone"),
         ]
 
     def __str__(self) -> str:
         return self.integration_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.birth_md = birth_md_of(self.birth_date)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "birth_date" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "birth_md"}
+        super().save(*args, **kwargs)
+
+    def set_password(self, raw_password: str | None) -> None:
+        self.password = make_password(raw_password) if raw_password else ""
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password) and check_password(raw_password, self.password)

@@ -186,6 +186,7 @@ def profiles_bulk_upsert(
                     "email",
                     "phone",
                     "birth_date",
+                    "birth_md",
                     "tax_exempt",
                     "accepts_marketing",
                     "attributes",

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from patronage.core import clock
 from patronage.customer_sessions.models import CartItem, CustomerSession, SessionState
-from patronage.customers.models import CustomerProfile
+from patronage.customers.models import CustomerGroup, CustomerProfile, birth_md_of
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
 
@@ -65,6 +65,7 @@ PRODUCTS = [
     ("Travel tumbler", "TUM-330", "kitchen", Decimal("18.75")),
 ]
 BATCH = 2000
+DEMO_GROUPS = ["VIP", "Wholesale", "B2B"]
 DEMO_APPS = [
     ("Demo Shop", "demo-shop", Environment.LIVE, "USD"),
     ("Demo Sandbox", "demo-sandbox", Environment.SANDBOX, "USD"),
@@ -144,12 +145,17 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
     plan = [(live_app, customers), (sandbox_app, max(customers // 10, 1) if customers else 0)]
     for app, count in plan:
         offset = CustomerProfile.objects.filter(environment=app.environment).count()
+        groups = [
+            CustomerGroup.objects.get_or_create(environment=app.environment, name=name)[0]
+            for name in DEMO_GROUPS
+        ]
         for batch_start in range(0, count, BATCH):
             with transaction.atomic():
                 profiles = []
                 for i in range(batch_start, min(batch_start + BATCH, count)):
                     serial = offset + i
                     first, last = rng.choice(FIRST), rng.choice(LAST)
+                    birth_date = dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
                     profiles.append(
                         CustomerProfile(
                             environment=app.environment,
@@ -157,9 +163,9 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
                             name=f"{first} {last}",
                             email=f"{first}.{last}.{serial}@example.com".lower(),
                             phone=_phone(rng),
-                            birth_date=dt.date(
-                                rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28)
-                            ),
+                            birth_date=birth_date,
+                            birth_md=birth_md_of(birth_date),
+                            group=rng.choice(groups) if rng.random() < 0.2 else None,
                             accepts_marketing=rng.random() < 0.6,
                             tax_exempt=rng.random() < 0.05,
                             attributes={"LoyaltyTier": rng.choice(["bronze", "silver", "gold"])},
