@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "patronage.customers",
     "patronage.customer_sessions",
     "patronage.integration",
+    "patronage.dataio",
+    "patronage.panel",
     "patronage.ops",
 ]
 
@@ -104,6 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) shared by live-server and race threads; per process: parallel runs never clash.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES and os.environ.get("PATRONAGE_TEST_DB_NAME"):
+    # Lets two test runs share one PostgreSQL server without dropping each other's test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["PATRONAGE_TEST_DB_NAME"]}
 if IS_POSTGRES and env_bool("PATRONAGE_PG_PREPARE", True):
     # Server-side binding lets psycopg prepare statements it sees twice: PostgreSQL stops re-planning the
     # hot path's few statements (session PUT: 1.6 -> 1.0 ms of database CPU, docs/BENCHMARKS.md).

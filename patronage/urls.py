@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import include, path
 
 from patronage.core.errors import ErrorDetail
 from patronage.integration.api import api as integration_api
@@ -14,6 +14,7 @@ urlpatterns = [
     path("favicon.ico", lambda request: HttpResponse(status=204)),
     path("admin/", admin.site.urls),
     path("api/v1/", management_api.urls),
+    path("panel/<slug:shop>/", include("patronage.panel.urls")),
     path("", integration_api.urls),
 ]
 
