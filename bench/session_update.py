@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -41,14 +40,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, patronage_bin
 
-ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "bench" / "loadgen.py"
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patronage_bench"
 HOST = "127.0.0.1"
 
 RATIO_TARGET = 0.35
@@ -122,27 +118,6 @@ def parse_args(argv: list[str] | None = None) -> Settings:
 
 
 # --- database and product preparation -------------------------------------------------------------
-
-
-def ensure_database(url: str) -> str:
-    """Create the benchmark database when missing; return the server version for the report."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name:
-        raise RuntimeError(f"no database name in {url!r}")
-    admin_url = urlunsplit(parts._replace(path="/postgres", query=""))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
-
-
-def patronage_bin() -> str:
-    # The venv's console script sits next to the interpreter running us (make uses .venv/bin/python).
-    found = shutil.which("patronage", path=os.path.dirname(sys.executable))
-    return found or str(ROOT / ".venv" / "bin" / "patronage")
 
 
 def product_env(settings: Settings) -> dict[str, str]:

@@ -106,6 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) shared by live-server and race threads; per process: parallel runs never clash.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# In the database so that every server process sees the same login throttles (`patronage run`/`serve`
+# create the table; the test runner does too).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "patronage_cache"}}
 if IS_POSTGRES and os.environ.get("PATRONAGE_TEST_DB_NAME"):
     # Lets two test runs share one PostgreSQL server without dropping each other's test database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["PATRONAGE_TEST_DB_NAME"]}

@@ -1,5 +1,17 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "panel"
 
-urlpatterns: list[URLPattern] = []
+# Mounted at /panel/<slug:shop>/ by patronage/urls.py; every view receives the shop slug.
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("reset/", views.password_reset, name="password_reset"),
+    path("reset/sent/", views.password_reset_sent, name="password_reset_sent"),
+    path("reset/<str:uidb64>/<str:token>/", views.password_reset_confirm, name="password_reset_confirm"),
+    path("account/", views.account, name="account"),
+    path("account/password/", views.password_change, name="password_change"),
+]

@@ -16,6 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
         call_command("bootstrap")
         port = options["port"]
         worker = subprocess.Popen([sys.executable, "-m", "patronage.cli", "worker"])

@@ -1,0 +1,44 @@
+"""The panel's navigation: features add their page here instead of editing the base template.
+
+A later app registers its entry once, e.g. in its ``AppConfig.ready``::
+
+    nav.register(nav.NavItem("panel:offers", "My offers", order=10))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class NavItem:
+    url_name: str
+    label: str
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class NavLink:
+    url: str
+    label: str
+    current: bool
+
+
+_items: dict[str, NavItem] = {}
+
+
+def register(item: NavItem) -> None:
+    _items[item.url_name] = item
+
+
+def links(*, shop_slug: str, current: str) -> list[NavLink]:
+    return [
+        NavLink(reverse(item.url_name, kwargs={"shop": shop_slug}), item.label, item.url_name == current)
+        for item in sorted(_items.values(), key=lambda item: (item.order, item.label))
+    ]
+
+
+# Last: the pages with offers and codes come first when they arrive.
+register(NavItem("panel:account", "Account", order=90))
