@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -195,3 +196,19 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
             if progress:
                 progress(len(profiles))
     return made
+
+
+def demo_panel_customer() -> tuple[str, str]:
+    """Give the demo shop's first customer a random panel password; return their email and it."""
+    live_app = demo_applications()[0]
+    profile = (
+        CustomerProfile.objects.filter(environment=live_app.environment, email__isnull=False)
+        .order_by("pk")
+        .first()
+    )
+    if profile is None or profile.email is None:
+        raise RuntimeError("no demo customer with an email: run demo_load first")
+    password = secrets.token_urlsafe(9)
+    profile.set_password(password)
+    profile.save(update_fields=["password"])
+    return profile.email, password

@@ -4,13 +4,14 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db.models import Sum
 
 from patronage.customer_sessions.models import CustomerSession
 from patronage.customers.models import CustomerProfile
-from patronage.ops.demo import demo_load
+from patronage.ops.demo import demo_load, demo_panel_customer
 from patronage.workspace.models import Application
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,21 @@ def test_demo_makes_both_shops_and_consistent_customers() -> None:
     assert Decimal(0) <= profile.total_sales
 
 
-@pytest.mark.parametrize("verb", ["apikey", "demo", "run", "serve", "worker", "bootstrap", "migrate"])
+def test_demo_customers_have_groups_and_one_can_sign_in_to_the_panel(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    demo_load(customers=50)
+    email, password = demo_panel_customer()
+    profile = CustomerProfile.objects.get(email=email)
+    assert profile.check_password(password)
+    assert CustomerProfile.objects.filter(group__name="VIP").exists()
+    with_birthday = CustomerProfile.objects.exclude(birth_date=None).first()
+    assert with_birthday is not None and with_birthday.birth_date is not None
+    assert with_birthday.birth_md == with_birthday.birth_date.month * 100 + with_birthday.birth_date.day
+
+
+@pytest.mark.parametrize(
+    "verb", ["apikey", "demo", "run", "serve", "worker", "bootstrap", "migrate", "import", "export"]
+)
 def test_every_verb_has_help(verb: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "patronage.cli", verb, "--help"],

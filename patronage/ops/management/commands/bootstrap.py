@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from patronage.ops.demo import demo_load
+from patronage.ops.demo import demo_load, demo_panel_customer
 from patronage.workspace.models import Application
 
 CREDENTIALS_FILE = "admin-credentials.txt"
@@ -32,3 +32,10 @@ class Command(BaseCommand):
         if not Application.objects.exists() and options["demo_customers"] > 0:
             self.stdout.write(f"Loading demo data ({options['demo_customers']} customers)...")
             demo_load(customers=options["demo_customers"])
+            email, password = demo_panel_customer()
+            with path.open("a") as f:
+                f.write(f"customer panel (/panel/demo-shop/): {email} / {password}\n")
+            self.stdout.write(
+                f"Customer panel: /panel/demo-shop/ - sign in as {email}, password {password}"
+                f" (also in {path})"
+            )

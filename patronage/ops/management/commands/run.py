@@ -23,6 +23,7 @@ class Command(BaseCommand):
         # A plain `kill` must also stop the worker, not only Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(f"Back office: http://127.0.0.1:{port}/admin/  (Integration API docs: /docs)")
+        self.stdout.write(f"Customer panel of the demo shop: http://127.0.0.1:{port}/panel/demo-shop/")
         try:
             call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
         finally:
