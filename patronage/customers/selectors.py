@@ -20,7 +20,7 @@ from patronage.core.errors import ErrorCollector
 from patronage.workspace.models import Environment
 
 from .attributes import normalize_phone
-from .models import CustomerProfile
+from .models import CustomerGroup, CustomerProfile
 
 # Later features (offers, promo codes) register "who redeemed something between these instants" here as a
 # function returning a queryset of profile ids; the redemption filter ORs them.
@@ -65,6 +65,18 @@ def instant_between(
     if upper:
         queryset = queryset.filter(**{f"{field_name}__lt": upper})
     return queryset
+
+
+def in_groups(
+    queryset: QuerySet[CustomerProfile], group_ids: Sequence[int], *, no_group: bool = False
+) -> QuerySet[CustomerProfile]:
+    """Customers of any of these groups, and with ``no_group`` also those in none."""
+    if not group_ids and not no_group:
+        return queryset
+    query = Q(group_id__in=list(group_ids)) if group_ids else Q(pk__in=[])
+    if no_group:
+        query |= Q(group__isnull=True)
+    return queryset.filter(query)
 
 
 def birthday_between(
@@ -197,11 +209,7 @@ class CustomerFilters:
 
     def apply(self, queryset: QuerySet[CustomerProfile]) -> QuerySet[CustomerProfile]:
         queryset = search(queryset, self.q)
-        if self.group or self.no_group:
-            query = Q(group_id__in=self.group) if self.group else Q(pk__in=[])
-            if self.no_group:
-                query |= Q(group__isnull=True)
-            queryset = queryset.filter(query)
+        queryset = in_groups(queryset, self.group, no_group=self.no_group)
         if self.tax_exempt is not None:
             queryset = queryset.filter(tax_exempt=self.tax_exempt)
         if self.accepts_marketing is not None:
@@ -219,3 +227,8 @@ class CustomerFilters:
 
 def customers_filtered(environment: Environment, filters: CustomerFilters) -> QuerySet[CustomerProfile]:
     return filters.apply(CustomerProfile.objects.filter(environment=environment))
+
+
+def groups_of(environment: Environment) -> QuerySet[CustomerGroup]:
+    """The groups a customer of this environment can be in, by name."""
+    return CustomerGroup.objects.filter(environment=environment).order_by("name", "pk")

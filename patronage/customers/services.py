@@ -1,19 +1,37 @@
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from patronage.core import clock
-from patronage.core.errors import ErrorCollector, ErrorDetail, ValidationFailed
+from patronage.core.errors import ErrorCollector, ErrorDetail, NotFound, ValidationFailed
 from patronage.core.locking import get_or_create_locked, lock
 from patronage.workspace.models import Environment
 
-from .attributes import apply_changes, parse_attributes
-from .models import CustomerProfile
+from .attributes import BUILTIN, MAX_CUSTOM_ATTRIBUTES, apply_changes, normalize_phone, parse_attributes
+from .models import CustomerGroup, CustomerProfile
 
 MAX_INTEGRATION_ID = 1000  # as Talon.One
+MAX_NAME_LENGTH = 255
+# Profiles deleted per round of a bulk delete: bounded memory and statement size whatever the selection.
+DELETE_BATCH = 1000
+
+# Run inside the deleting transaction with each batch of profiles about to go. Apps that keep rows about a
+# customer beyond the customer's life (orders stay, anonymized) register here from their AppConfig.ready():
+# customers must not import them, dependencies point the other way.
+ProfilesHook = Callable[[QuerySet[CustomerProfile]], None]
+BEFORE_PROFILES_DELETE: list[ProfilesHook] = []
 
 
 def validate_integration_id(integration_id: str, *, pointer: str, errors: ErrorCollector) -> None:
@@ -197,3 +215,252 @@ def profiles_bulk_upsert(
     except IntegrityError as exc:
         raise ValidationFailed("An email in this request is already used by another customer") from exc
     return profiles
+
+
+# --- staff edits (back office) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    """A customer as staff type it in; ``profile_check`` validates and normalizes it."""
+
+    name: str = ""
+    email: str | None = None
+    phone: str = ""
+    birth_date: dt.date | None = None
+    group: CustomerGroup | None = None
+    tax_exempt: bool = False
+    accepts_marketing: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _audit_bulk(actor: Any, flag: int, message: str) -> None:
+    """One summary row in the admin's history for a bulk write (a row per customer would be the slow path)."""
+    if actor is None or actor.pk is None:
+        return
+    LogEntry.objects.create(
+        user_id=actor.pk,
+        content_type=ContentType.objects.get_for_model(CustomerProfile),
+        object_id=None,
+        object_repr=message[:200],
+        action_flag=flag,
+        change_message=message,
+    )
+
+
+def profile_check(
+    *, environment: Environment, data: ProfileInput, integration_id: str | None = None, pk: int | None = None
+) -> ProfileInput:
+    """The input normalized (E.164 phone, trimmed email), or ValidationFailed pointing at each bad field.
+
+    ``integration_id`` is checked when given (a new customer); ``pk`` is the customer being edited, so its
+    own email does not count as taken.
+    """
+    errors = ErrorCollector()
+    if integration_id is not None:
+        validate_integration_id(integration_id, pointer="integration_id", errors=errors)
+        if CustomerProfile.objects.filter(environment=environment, integration_id=integration_id).exists():
+            errors.add(
+                f"Integration ID {integration_id} is already used by another customer",
+                pointer="integration_id",
+            )
+    name = data.name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        errors.add(f"The name must be at most {MAX_NAME_LENGTH} characters", pointer="name")
+    email = (data.email or "").strip() or None
+    if email is not None:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.add(f"{email} is not a valid email address", pointer="email")
+        else:
+            _check_email_free(
+                CustomerProfile(pk=pk, environment_id=environment.pk, email=email),
+                pointer="email",
+                errors=errors,
+            )
+    phone = data.phone.strip()
+    if phone:
+        try:
+            phone = normalize_phone(phone)
+        except ValueError as exc:
+            errors.add(f"{exc}: type it with its country code, e.g. +1 201 555 0123", pointer="phone")
+    if data.birth_date is not None and data.birth_date > clock.now().date():
+        errors.add("A birthday cannot be in the future", pointer="birth_date")
+    if data.group is not None and data.group.environment_id != environment.pk:
+        errors.add(f"The group {data.group} belongs to the other environment", pointer="group")
+    if not isinstance(data.attributes, dict):
+        errors.add('Custom attributes must be a JSON object such as {"tier": "gold"}', pointer="attributes")
+    else:
+        builtin = sorted(set(data.attributes) & set(BUILTIN))
+        if builtin:
+            errors.add(f"{', '.join(builtin)}: use the fields above for these", pointer="attributes")
+        if len(data.attributes) > MAX_CUSTOM_ATTRIBUTES:
+            errors.add(
+                f"At most {MAX_CUSTOM_ATTRIBUTES} custom attributes per customer", pointer="attributes"
+            )
+    errors.raise_if_any()
+    return replace(data, name=name, email=email, phone=phone)
+
+
+def _apply_input(profile: CustomerProfile, data: ProfileInput) -> None:
+    profile.name = data.name
+    profile.email = data.email
+    profile.phone = data.phone
+    profile.birth_date = data.birth_date
+    profile.group = data.group
+    profile.tax_exempt = data.tax_exempt
+    profile.accepts_marketing = data.accepts_marketing
+    profile.attributes = data.attributes
+
+
+def _save_checked(profile: CustomerProfile, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            profile.save(**kwargs)
+    except IntegrityError as exc:
+        # Lost a race against another writer between the check and the write: same words as the check.
+        message = "This email or integration ID was just taken by another customer"
+        raise ValidationFailed(
+            message, details=[ErrorDetail(title=ValidationFailed.title, details=message, pointer="email")]
+        ) from exc
+
+
+@transaction.atomic
+def profile_create(
+    *, environment: Environment, data: ProfileInput, integration_id: str = ""
+) -> CustomerProfile:
+    """A customer added by hand; without an integration ID one is made up (shops use their own IDs)."""
+    integration_id = integration_id.strip() or f"manual-{secrets.token_hex(6)}"
+    data = profile_check(environment=environment, data=data, integration_id=integration_id)
+    now = clock.now()
+    profile = CustomerProfile(
+        environment=environment, integration_id=integration_id, created=now, last_activity=now
+    )
+    _apply_input(profile, data)
+    _save_checked(profile)
+    return profile
+
+
+@transaction.atomic
+def profile_update(*, profile: CustomerProfile, data: ProfileInput) -> CustomerProfile:
+    """Staff edits of a customer's own fields; the counters and the panel password are not theirs to set."""
+    locked = lock(CustomerProfile.objects.filter(pk=profile.pk)).select_related("environment").first()
+    if locked is None:
+        raise NotFound(f"Customer profile {profile.integration_id} not found")
+    data = profile_check(environment=locked.environment, data=data, pk=locked.pk)
+    _apply_input(locked, data)
+    _save_checked(
+        locked,
+        update_fields=[
+            "name",
+            "email",
+            "phone",
+            "birth_date",
+            "group",
+            "tax_exempt",
+            "accepts_marketing",
+            "attributes",
+        ],
+    )
+    return locked
+
+
+@transaction.atomic
+def profiles_delete(*, queryset: QuerySet[CustomerProfile], actor: Any = None) -> int:
+    """Delete every customer of ``queryset`` (a selection or a million); their orders stay, anonymized.
+
+    Batches walk the primary key upwards, so each round starts where the last stopped instead of
+    stepping again over the rows just deleted. Returns how many customers went.
+    """
+    deleted, last_pk = 0, 0
+    pks = queryset.order_by("pk").values_list("pk", flat=True)
+    while batch := list(pks.filter(pk__gt=last_pk)[:DELETE_BATCH]):
+        profiles = CustomerProfile.objects.filter(pk__in=batch)
+        for hook in BEFORE_PROFILES_DELETE:
+            hook(profiles)
+        # only("pk"): the collector needs no other column to cascade and delete.
+        profiles.only("pk").delete()
+        deleted, last_pk = deleted + len(batch), batch[-1]
+    if deleted:
+        _audit_bulk(actor, DELETION, f"Deleted {deleted} customer{'s' if deleted != 1 else ''}")
+    return deleted
+
+
+@transaction.atomic
+def profiles_assign_group(
+    *, queryset: QuerySet[CustomerProfile], group: CustomerGroup | None, actor: Any = None
+) -> int:
+    """Put every customer of ``queryset`` in ``group`` (None: in no group) with one UPDATE.
+
+    Customers of the other environment are left alone: a group belongs to one environment.
+    """
+    targets = queryset.order_by()
+    if group is not None:
+        targets = targets.filter(environment_id=group.environment_id)
+    # Rows already in the group are not rewritten: at this scale every rewritten row costs index updates.
+    moved = (
+        CustomerProfile.objects.filter(pk__in=targets.values("pk"))
+        .exclude(group_id=group.pk if group else None)
+        .update(group=group)
+    )
+    if moved:
+        where = f"group {group.name}" if group is not None else "no group"
+        _audit_bulk(actor, CHANGE, f"Moved {moved} customer{'s' if moved != 1 else ''} to {where}")
+    return moved
+
+
+def group_check_name(*, environment: Environment, name: str, pk: int | None = None) -> str:
+    """The name trimmed, or ValidationFailed: group names are unique per environment, whatever the case."""
+    errors = ErrorCollector()
+    name = name.strip()
+    if not name:
+        errors.add("A group needs a name", pointer="name")
+    elif len(name) > 100:
+        errors.add("The name must be at most 100 characters", pointer="name")
+    elif (
+        CustomerGroup.objects.annotate(name_ci=Lower("name"))
+        .filter(environment=environment, name_ci=name.lower())
+        .exclude(pk=pk or 0)
+        .exists()
+    ):
+        errors.add(f"There is already a group called {name} in {environment}", pointer="name")
+    errors.raise_if_any()
+    return name
+
+
+def _save_group(group: CustomerGroup) -> CustomerGroup:
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError as exc:
+        message = f"There is already a group called {group.name}"
+        raise ValidationFailed(
+            message, details=[ErrorDetail(title=ValidationFailed.title, details=message, pointer="name")]
+        ) from exc
+    return group
+
+
+@transaction.atomic
+def group_create(*, environment: Environment, name: str) -> CustomerGroup:
+    name = group_check_name(environment=environment, name=name)
+    return _save_group(CustomerGroup(environment=environment, name=name))
+
+
+@transaction.atomic
+def group_rename(*, group: CustomerGroup, name: str) -> CustomerGroup:
+    group.name = group_check_name(environment=group.environment, name=name, pk=group.pk)
+    return _save_group(group)
+
+
+@transaction.atomic
+def groups_delete(*, queryset: QuerySet[CustomerGroup]) -> int:
+    """Delete groups; their customers stay, in no group. Returns how many customers were in them."""
+    groups = list(queryset.order_by().values_list("pk", flat=True))
+    released = CustomerProfile.objects.filter(group_id__in=groups).update(group=None)
+    CustomerGroup.objects.filter(pk__in=groups).delete()
+    return released
+
+
+def group_delete(*, group: CustomerGroup) -> int:
+    return groups_delete(queryset=CustomerGroup.objects.filter(pk=group.pk))
