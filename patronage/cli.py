@@ -1,4 +1,5 @@
-"""``patronage``: every manage.py command plus our own verbs (apikey, demo, run, serve, worker)."""
+"""``patronage``: every manage.py command plus our own verbs (apikey, demo, run, serve, worker,
+import, export)."""
 
 import os
 import sys

@@ -5,8 +5,8 @@ from django.conf import settings
 
 from patronage.testing.api import IntegrationClient
 from patronage.testing.browser import browser, page  # noqa: F401  (fixtures)
-from patronage.testing.smtp import smtp_server  # noqa: F401  (fixture)
 from patronage.testing.factories import make_api_key, make_application
+from patronage.testing.smtp import smtp_server  # noqa: F401  (fixture)
 from patronage.workspace.models import Application, Environment
 
 

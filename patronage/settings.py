@@ -108,7 +108,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # In the database so that every server process sees the same login throttles (`patronage run`/`serve`
 # create the table; the test runner does too).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "patronage_cache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "patronage_cache"}
+}
 if IS_POSTGRES and os.environ.get("PATRONAGE_TEST_DB_NAME"):
     # Lets two test runs share one PostgreSQL server without dropping each other's test database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["PATRONAGE_TEST_DB_NAME"]}
@@ -169,6 +171,8 @@ PATRONAGE_IDEMPOTENCY_STALE_SECONDS = int(os.environ.get("PATRONAGE_IDEMPOTENCY_
 PATRONAGE_API_KEY_CACHE_SECONDS = float(os.environ.get("PATRONAGE_API_KEY_CACHE_SECONDS", "2"))
 # Region assumed for phone numbers written without a +country prefix.
 PATRONAGE_PHONE_REGION = os.environ.get("PATRONAGE_PHONE_REGION", "US")
+# Largest CSV a staff member may upload (Import/Export); kept in the database until its job has run.
+PATRONAGE_IMPORT_MAX_BYTES = int(os.environ.get("PATRONAGE_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
 
 LOGGING = {
     "version": 1,

@@ -35,6 +35,9 @@ class Command(BaseCommand):
             "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
             "--keep-alive",
             "30",
+            # Back-office bulk actions over hundreds of thousands of customers run in the request.
+            "--timeout",
+            os.environ.get("REQUEST_TIMEOUT", "300"),
         ]
         self.stderr.write(f"Serving on http://{options['bind']} with {options['workers']} workers")
         os.execv(gunicorn, argv)

@@ -1,0 +1,115 @@
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from patronage.dataio.models import ImportJob
+from patronage.dataio.registry import importer_get, importers
+from patronage.dataio.selectors import import_problems
+from patronage.dataio.services import import_job_create, import_job_run
+from patronage.workspace.models import Environment
+from patronage.workspace.services import environment_get
+
+SHOW_PROBLEMS = 50
+PLAIN_PROGRESS_SECONDS = 1.0
+
+
+class PlainProgress:
+    """Progress as a line a second, for logs and pipes (a bar only makes sense on a terminal)."""
+
+    def __init__(self, write: Any) -> None:
+        self.write = write
+        self.last = 0.0
+
+    def __call__(self, *, phase: str, rows: int, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last >= PLAIN_PROGRESS_SECONDS:
+            self.last = now
+            self.write(f"{phase}: {rows:,} rows, {fraction:.0%}")
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a CSV file (e.g. `patronage import customers customers.csv`). By default one bad row "
+        "stops the import and nothing changes; --skip-bad-rows imports the good rows. "
+        "Exit status 1 when nothing was imported."
+    )
+    # Runtime commands like dumpdata: the checks cost a noticeable part of a short run.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        kinds = [importer.kind for importer in importers()]
+        parser.add_argument("kind", choices=kinds, help="what the file holds")
+        parser.add_argument("file", help="the CSV file (UTF-8, header first)")
+        parser.add_argument(
+            "--environment", choices=[slug for slug, _ in Environment.SLUGS], default=Environment.LIVE
+        )
+        parser.add_argument(
+            "--skip-bad-rows", action="store_true", help="import the good rows, report and leave out the bad"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["file"])
+        if not path.is_file():
+            raise CommandError(f"No such file: {path}", returncode=2)
+        importer = importer_get(options["kind"])
+        job = import_job_create(
+            kind=importer.kind,
+            environment=environment_get(options["environment"]),
+            filename=path.name,
+            size=path.stat().st_size,
+            skip_bad_rows=options["skip_bad_rows"],
+            enqueue=False,
+        )
+        started = time.monotonic()
+        with path.open("rb") as source:
+            if sys.stderr.isatty():
+                columns = [
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TaskProgressColumn(),
+                    TextColumn("{task.fields[rows]:,} rows"),
+                    TimeElapsedColumn(),
+                ]
+                with Progress(*columns, console=Console(stderr=True)) as bar:
+                    task = bar.add_task("Starting", total=1.0, rows=0)
+
+                    def show(*, phase: str, rows: int, fraction: float) -> None:
+                        bar.update(task, description=phase, completed=fraction, rows=rows)
+
+                    outcome = import_job_run(job=job, source=source, listener=show)
+                    bar.update(task, completed=1.0)
+            else:
+                outcome = import_job_run(
+                    job=job, source=source, listener=PlainProgress(lambda text: self.stderr.write(text))
+                )
+        seconds = time.monotonic() - started
+        job.refresh_from_db()
+        self._report(job, outcome.notes, seconds)
+        if job.status != ImportJob.Status.SUCCEEDED:
+            sys.exit(1)
+
+    def _report(self, job: ImportJob, notes: list[str], seconds: float) -> None:
+        succeeded = job.status == ImportJob.Status.SUCCEEDED
+        style = self.style.SUCCESS if succeeded else self.style.ERROR
+        self.stdout.write(style(job.message))
+        problems = list(import_problems(job)[:SHOW_PROBLEMS])
+        if problems:
+            self.stdout.write("Problems:")
+            for problem in problems:
+                where = f"line {problem.line}" if problem.line else "file"
+                self.stdout.write(f"  {where}: {problem.message}")
+            if job.problem_count > len(problems):
+                self.stdout.write(
+                    f"  ... and {job.problem_count - len(problems)} more: download them all from "
+                    f"the back office, Import/Export, import #{job.pk}"
+                )
+        rows = job.total_rows or 0
+        rate = f" ({rows / seconds:,.0f} rows/s)" if seconds > 0 and rows else ""
+        for note in notes:
+            self.stdout.write(note + ".")
+        self.stdout.write(f"{rows:,} rows in {seconds:.1f} s{rate}; import #{job.pk}.")
