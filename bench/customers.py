@@ -98,7 +98,7 @@ def run_timed(args: list[str], env: dict[str, str], *, stdout_path: Path | None 
     return Timed(seconds, cpu, after.ru_maxrss / 1024, (proc.stdout or b"").decode(errors="replace"))
 
 
-def write_csv(path: Path, rows: int, *, passwords: bool, seed: int = 11) -> None:
+def write_csv(path: Path, rows: int, *, passwords: bool, seed: int = 11, prefix: str = "bench") -> None:
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -108,9 +108,9 @@ def write_csv(path: Path, rows: int, *, passwords: bool, seed: int = 11) -> None
             first, last = rng.choice(FIRST), rng.choice(LAST)
             out.writerow(
                 [
-                    f"bench-{i:07d}",
+                    f"{prefix}-{i:07d}",
                     f"{first} {last} {i}",
-                    f"{first}.{last}.{i}@example.com".lower(),
+                    f"{first}.{last}.{i}@{prefix}.example.com".lower(),
                     f"secret-{i}" if passwords else "",
                     f"+1201555{i % 10000:04d}",
                     f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
@@ -135,27 +135,62 @@ def reset_database(engine: Engine) -> None:
     )
 
 
-def raw_import(engine: Engine, path: Path) -> float:
-    columns = ", ".join(f'"{c}" text' for c in HEADER)
+def _engine_sql(engine: Engine, statements: str) -> float:
+    """Run SQL through the engine's own client; return its wall time."""
     if engine.name == "postgresql":
-        psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", engine.url]
-        subprocess.run(
-            [*psql, "-c", f"DROP TABLE IF EXISTS bare_import; CREATE TABLE bare_import ({columns})"]
-        )
-        start = time.perf_counter()
-        subprocess.run(
-            [*psql, "-c", f"\\copy bare_import FROM '{path}' WITH (FORMAT csv, HEADER)"], check=True
-        )
-        seconds = time.perf_counter() - start
-        subprocess.run([*psql, "-c", "DROP TABLE bare_import"], check=True)
-        return seconds
-    db = str(engine.sqlite_path)
-    subprocess.run(["sqlite3", db, f"DROP TABLE IF EXISTS bare_import; CREATE TABLE bare_import ({columns})"])
+        args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", engine.url, "-c", statements]
+    else:
+        args = ["sqlite3", "-bail", str(engine.sqlite_path), statements]
     start = time.perf_counter()
-    subprocess.run(["sqlite3", db, f".import --csv --skip 1 {path} bare_import"], check=True)
-    seconds = time.perf_counter() - start
-    subprocess.run(["sqlite3", db, "DROP TABLE bare_import"], check=True)
-    return seconds
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+# The rows of bare_import as customers of the live environment, the way the raw engine would write them.
+FLOOR_COLUMNS = (
+    "environment_id, integration_id, name, email, phone, birth_date, birth_md, tax_exempt, "
+    "accepts_marketing, attributes, closed_sessions, total_sales, password, created, last_activity"
+)
+FLOOR_VALUES = {
+    "postgresql": (
+        "birthday::date, "
+        "(extract(month FROM birthday::date) * 100 + extract(day FROM birthday::date))::smallint",
+        "now()",
+    ),
+    "sqlite": (
+        "birthday, "
+        "CAST(strftime('%m', birthday) AS integer) * 100 + CAST(strftime('%d', birthday) AS integer)",
+        "datetime('now')",
+    ),
+}
+
+
+def floor_insert(engine: str) -> str:
+    birthday, now = FLOOR_VALUES[engine]
+    return (
+        f"INSERT INTO customers_customerprofile ({FLOOR_COLUMNS}) "
+        "SELECT (SELECT id FROM workspace_environment WHERE slug = 'live'), "
+        "integration_id, name, email, phone, "
+        f"{birthday}, tax_exempt = 'yes', accepts_marketing = 'yes', '{{}}', 0, 0, '', {now}, {now} "
+        "FROM bare_import"
+    )
+
+
+def raw_import(engine: Engine, path: Path) -> tuple[float, float]:
+    """The engine's bulk load of the file into a bare table, then (rolled back) into the customers table.
+
+    The second figure is the floor for any importer: the same rows into the real table with its indexes.
+    """
+    columns = ", ".join(f'"{c}" text' for c in HEADER)
+    _engine_sql(engine, f"DROP TABLE IF EXISTS bare_import; CREATE TABLE bare_import ({columns})")
+    if engine.name == "postgresql":
+        load = f"\\copy bare_import FROM '{path}' WITH (FORMAT csv, HEADER)"
+    else:
+        load = f".import --csv --skip 1 {path} bare_import"
+    seconds = _engine_sql(engine, load)
+    floor = _engine_sql(engine, f"BEGIN; {floor_insert(engine.name)}; ROLLBACK;")
+    _engine_sql(engine, "DROP TABLE bare_import")
+    return seconds, floor
 
 
 def raw_export(engine: Engine, path: Path) -> Timed:
@@ -248,11 +283,12 @@ def list_pages(engine: Engine) -> dict[str, Any]:
 def bench_engine(engine: Engine, files: dict[str, Path], rows: int, password_rows: int) -> dict[str, Any]:
     print(f"\n--- {engine.name}: {rows:,} customers")
     reset_database(engine)
-    raw_in = raw_import(engine, files["plain"])
+    raw_in, floor = raw_import(engine, files["plain"])
     ours_in = our_import(engine, files["plain"])
     ours_update = our_import(engine, files["plain"])
     r: dict[str, Any] = {
         "import_raw_s": round(raw_in, 2),
+        "import_floor_s": round(floor, 2),
         "import_s": round(ours_in.seconds, 2),
         "import_ratio": round(ours_in.seconds / raw_in, 2),
         "import_rows_per_s": round(rows / ours_in.seconds),
@@ -261,6 +297,10 @@ def bench_engine(engine: Engine, files: dict[str, Path], rows: int, password_row
     print(
         f"import      ours {r['import_s']:8.2f} s   raw {r['import_raw_s']:8.2f} s"
         f"   ratio {r['import_ratio']}"
+    )
+    print(
+        "            the engine's INSERT of the same rows into the customers table: "
+        f"{r['import_floor_s']:.2f} s"
     )
     print(f"re-import   ours {r['reimport_s']:8.2f} s   (every row an update)")
 
@@ -278,6 +318,10 @@ def bench_engine(engine: Engine, files: dict[str, Path], rows: int, password_row
         f"   peak memory {r['export_peak_mb']} MB"
     )
 
+    # As autovacuum leaves the table a little after a bulk load (the re-import rewrote every row).
+    _engine_sql(
+        engine, "VACUUM ANALYZE customers_customerprofile" if engine.name == "postgresql" else "ANALYZE"
+    )
     r["list"] = list_pages(engine)
     for name, figures in r["list"].items():
         print(
@@ -294,7 +338,8 @@ def bench_engine(engine: Engine, files: dict[str, Path], rows: int, password_row
         f"passwords   {password_rows:,} rows in {with_passwords.seconds:.1f} s = "
         f"{r['password_import_rows_per_s']} rows/s, hashing kept {cores:.2f} of {os.cpu_count()} cores busy"
     )
-    r["targets_met"] = bool(
+    # The issue sets targets on PostgreSQL; SQLite's figures are reported beside them.
+    r["targets_met"] = engine.name != "postgresql" or bool(
         r["import_ratio"] <= IMPORT_RATIO
         and r["export_ratio"] <= EXPORT_RATIO
         and r["export_peak_mb"] < EXPORT_MEMORY_MB
@@ -324,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not files["plain"].exists():
             write_csv(files["plain"], a.rows, passwords=False)
-        write_csv(files["passwords"], a.password_rows, passwords=True, seed=12)
+        write_csv(files["passwords"], a.password_rows, passwords=True, seed=12, prefix="bench-pw")
         results = {
             name: bench_engine(engines[name], files, a.rows, a.password_rows) for name in a.engines.split(",")
         }

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "patronage.customer_sessions",
     "patronage.integration",
     "patronage.dataio",
+    "patronage.offers",
     "patronage.panel",
     "patronage.ops",
 ]
@@ -140,6 +141,11 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # Static files are served by WhiteNoise straight from the apps, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# Uploaded pictures (offer gallery) through Django's storage API; the app serves them under /media/ unless a
+# proxy in front does (docs/OPERATIONS.md).
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("PATRONAGE_MEDIA_ROOT", VAR_DIR / "media"))
+PATRONAGE_IMAGE_MAX_BYTES = int(os.environ.get("PATRONAGE_IMAGE_MAX_BYTES", str(5 * 1024 * 1024)))
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 

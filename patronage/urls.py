@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.static import serve
 
 from patronage.core.errors import ErrorDetail
 from patronage.integration.api import api as integration_api
@@ -15,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", management_api.urls),
     path("panel/<slug:shop>/", include("patronage.panel.urls")),
+    # Offer pictures. Public by nature (the panel shows them); a proxy may serve MEDIA_ROOT itself instead.
+    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     path("", integration_api.urls),
 ]
 

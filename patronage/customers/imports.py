@@ -163,6 +163,8 @@ def email_valid(value: str) -> bool:
     return bool(_email.user_regex.match(user)) and _domain_ok(domain)
 
 
+ANALYZE_AFTER_ROWS = 10_000
+
 # The staging table's columns, in the order of a staged row: (name, PostgreSQL type, SQLite type).
 STAGING_COLUMNS = (
     ("line", "integer", "integer"),
@@ -746,6 +748,10 @@ class _Staging:
                 "The import clashed with other changes to customers while being saved. Nothing was "
                 f"imported; upload the file again. ({str(exc).splitlines()[0]})"
             ) from exc
+        if self.postgres and created + updated >= ANALYZE_AFTER_ROWS:
+            # Fresh statistics now rather than when autovacuum gets round to it: until then the planner
+            # may pick bad plans for the customer list (seen: 1.7 s instead of 40 ms after a 1M import).
+            self.execute(f"ANALYZE {self.profiles}")
         return created, updated
 
     def _merged_attributes(self) -> str:

@@ -78,8 +78,10 @@ class CustomerProfile(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["environment", "last_activity"], name="profile_env_activity"),
-            models.Index(fields=["environment", "created"], name="profile_env_created"),
+            # With the pk, the list's ordering (the admin adds -pk) comes straight from the index even when
+            # an import gave a million customers the same timestamp.
+            models.Index(fields=["environment", "last_activity", "id"], name="profile_env_activity_id"),
+            models.Index(fields=["environment", "created", "id"], name="profile_env_created_id"),
             models.Index(fields=["environment", "birth_md"], name="profile_env_birth_md"),
             models.Index(fields=["environment", "phone"], name="profile_env_phone"),
         ]
