@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from patronage.core import clock
@@ -52,7 +52,7 @@ def offer_redeem(
     offer: Offer,
     profile: CustomerProfile,
     source: RedemptionSource,
-    recorded_by: AbstractBaseUser | None = None,
+    recorded_by: User | None = None,
     redeemed_at: dt.datetime | None = None,
     note: str = "",
 ) -> OfferRedemption:
