@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.conf import settings
 
 from patronage.testing.api import IntegrationClient
-from patronage.testing.browser import browser, page  # noqa: F401  (fixtures)
+from patronage.testing.browser import browser, page, staff_page  # noqa: F401  (fixtures)
 from patronage.testing.factories import make_api_key, make_application
 from patronage.testing.smtp import smtp_server  # noqa: F401  (fixture)
 from patronage.workspace.models import Application, Environment
@@ -17,6 +20,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Path) -> None:
+    # Uploaded pictures go to the test's own folder, never into var/media.
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture

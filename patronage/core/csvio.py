@@ -26,7 +26,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from .errors import ErrorCollector, ErrorDetail, ValidationFailed
 
@@ -143,6 +143,24 @@ def _invalid(message: str, line: int | None = None) -> ValidationFailed:
     return ValidationFailed(
         message, details=[ErrorDetail(title=ValidationFailed.title, details=message, line=line)]
     )
+
+
+class CountingReader(io.RawIOBase):
+    """Passes a byte stream through and counts the bytes read so far: an import's progress."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        data = self.source.read(len(target))
+        size = len(data)
+        target[:size] = data
+        self.count += size
+        return size
 
 
 class CsvReader:

@@ -56,7 +56,7 @@ from django.core.validators import EmailValidator
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from patronage.core import clock
-from patronage.core.csvio import Columns, CsvReader, check_header, restore
+from patronage.core.csvio import Columns, CountingReader, CsvReader, check_header, restore
 from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail
 from patronage.dataio.pool import call, parent_gone, process_pool
 from patronage.dataio.registry import Importer, ImportOutcome, ProblemSink, Progress
@@ -376,22 +376,6 @@ class _Workers:
 
 
 # --- reading ------------------------------------------------------------------------------------------
-class _CountingReader(io.RawIOBase):
-    def __init__(self, source: IO[bytes]) -> None:
-        self.source = source
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        data = self.source.read(len(target))
-        size = len(data)
-        target[:size] = data
-        self.count += size
-        return size
-
-
 def _batches(records: Iterator[tuple[int, list[str]]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
     batch: list[tuple[int, list[str]]] = []
     for record in records:
@@ -409,7 +393,7 @@ class _Tracker:
 
     progress: Progress
     size: int
-    counter: _CountingReader
+    counter: CountingReader
     read: int = 0
     ready: int = 0
     hashed: int = 0
@@ -798,7 +782,7 @@ def import_customers(
     progress: Progress,
     problems: ProblemSink,
 ) -> ImportOutcome:
-    counter = _CountingReader(source)
+    counter = CountingReader(source)
     reader = CsvReader(io.BufferedReader(counter, buffer_size=256 * 1024))
     header = check_customer_header(reader.header)
     tracker = _Tracker(progress=progress, size=size, counter=counter)

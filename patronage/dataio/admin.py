@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -62,11 +63,18 @@ class NewImportForm(forms.Form):
         widget=UnfoldBooleanSwitchWidget,
     )
 
-    def __init__(self, *args: Any, kinds: list[Importer], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, kinds: list[Importer], options: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         kind = self.fields["kind"]
         assert isinstance(kind, forms.ChoiceField)
         kind.choices = [(importer.kind, importer.label) for importer in kinds]
+        # The kind's options come from the URL (e.g. an offer's "Import emails" button) and ride along
+        # in hidden fields; they are cleaned with the environment in clean().
+        self.options = options or {}
+        for name in self.options:
+            self.fields[f"option_{name}"] = forms.CharField(widget=forms.HiddenInput, required=False)
         limit = max_upload_bytes()
         self.fields[
             "file"
@@ -85,11 +93,30 @@ class NewImportForm(forms.Form):
             return data
         head = upload.read(HEAD_BYTES)
         upload.seek(0)
+        importer = importer_get(kind)
         try:
-            importer_get(kind).check_header(header_of(head))
+            importer.check_header(header_of(head))
         except DomainError as exc:
             self.add_error("file", [detail.details for detail in exc.details])
+        environment = environment_get(data["environment"]) if data.get("environment") else None
+        for name, value in self.given_options().items():
+            try:
+                importer.option(name).clean(value, environment)
+            except DomainError as exc:
+                self.add_error(None, exc.message)
         return data
+
+    def given_options(self) -> dict[str, str]:
+        source = self.data if self.is_bound else self.initial
+        return {name: str(source.get(f"option_{name}", "")) for name in self.options}
+
+
+@dataclass
+class _FixedOptions:
+    kind: str = ""
+    environment: str = ""
+    options: dict[str, str] = field(default_factory=dict)  # as given in the URL
+    shown: list[tuple[str, str]] = field(default_factory=list)  # (label, what it is)
 
 
 @admin.register(ImportJob)
@@ -149,6 +176,8 @@ class ImportJobAdmin(ModelAdmin):
     def _job(self, request: HttpRequest, job_id: Any) -> ImportJob:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if not str(job_id).isdigit():
+            raise Http404(f"No import {job_id}")
         return get_object_or_404(ImportJob.objects.select_related("environment", "created_by"), pk=job_id)
 
     def add_view(
@@ -157,8 +186,9 @@ class ImportJobAdmin(ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         kinds = importers_for(request.user)
+        fixed = self._fixed_options(request, kinds)
         if request.method == "POST":
-            form = NewImportForm(request.POST, request.FILES, kinds=kinds)
+            form = NewImportForm(request.POST, request.FILES, kinds=kinds, options=fixed.options)
             if form.is_valid():
                 upload = form.cleaned_data["file"]
                 job = import_job_create(
@@ -167,12 +197,18 @@ class ImportJobAdmin(ModelAdmin):
                     filename=upload.name,
                     size=upload.size,
                     skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+                    options=form.given_options(),
                     upload=upload,
                     actor=request.user,
                 )
                 return HttpResponseRedirect(reverse("admin:dataio_importjob_change", args=[job.pk]))
         else:
-            form = NewImportForm(kinds=kinds)
+            initial: dict[str, Any] = {f"option_{name}": value for name, value in fixed.options.items()}
+            if fixed.kind:
+                initial["kind"] = fixed.kind
+            if fixed.environment:
+                initial["environment"] = fixed.environment
+            form = NewImportForm(kinds=kinds, options=fixed.options, initial=initial)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -180,8 +216,32 @@ class ImportJobAdmin(ModelAdmin):
             "form": form,
             "kinds": kinds,
             "sample_url": reverse("admin:dataio_importjob_sample", args=["KIND"]),
+            "fixed": fixed.shown,
         }
         return TemplateResponse(request, "admin/dataio/importjob/new.html", context)
+
+    def _fixed_options(self, request: HttpRequest, kinds: list[Importer]) -> _FixedOptions:
+        """``?kind=K&<option>=V``: the form opens on kind K with its options set (and shown as text)."""
+        fixed = _FixedOptions()
+        kind = request.GET.get("kind", "")
+        importer = next((i for i in kinds if i.kind == kind), None)
+        if importer is None:
+            return fixed
+        fixed.kind = kind
+        for option in importer.options:
+            value = request.GET.get(option.name, "")
+            if not value:
+                continue
+            fixed.options[option.name] = value
+            try:
+                # No environment yet: the one the value belongs to is preselected.
+                cleaned = option.clean(value, None)
+            except DomainError as exc:
+                fixed.shown.append((option.label, exc.message))
+                continue
+            fixed.environment = option.environment_of(cleaned) or fixed.environment
+            fixed.shown.append((option.label, option.describe(cleaned)))
+        return fixed
 
     def change_view(
         self,
@@ -197,6 +257,8 @@ class ImportJobAdmin(ModelAdmin):
             "title": f"Import #{job.pk}",
             "job": job,
             "kind_label": self.kind_label(job),
+            "counts": self._counts(job),
+            "options": self._options(job),
             "status": import_job_status(job),
             "status_variant": STATUS_VARIANTS[ImportJob.Status(job.status)],
             "stalled": import_job_stalled(job),
@@ -205,6 +267,29 @@ class ImportJobAdmin(ModelAdmin):
             "has_add_permission": self.has_add_permission(request),
         }
         return TemplateResponse(request, "admin/dataio/importjob/detail.html", context)
+
+    def _counts(self, job: ImportJob) -> list[tuple[str, str, int]]:
+        """(label, element id, value) of the counts this kind reports."""
+        try:
+            names = importer_get(job.kind).counts
+        except NotFound:
+            names = ("created", "updated", "skipped")
+        return [(name.capitalize(), f"job-{name}", getattr(job, f"{name}_count")) for name in names]
+
+    def _options(self, job: ImportJob) -> list[tuple[str, str]]:
+        try:
+            importer = importer_get(job.kind)
+        except NotFound:
+            return [(name, str(value)) for name, value in (job.options or {}).items()]
+        shown = []
+        for name, value in (job.options or {}).items():
+            try:
+                option = importer.option(name)
+            except NotFound:
+                shown.append((name, str(value)))
+                continue
+            shown.append((option.label, option.describe(value)))
+        return shown
 
     def status_view(self, request: HttpRequest, job_id: int) -> JsonResponse:
         response = JsonResponse(import_job_status(self._job(request, job_id)))

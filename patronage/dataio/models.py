@@ -27,6 +27,8 @@ class ImportJob(models.Model):
     skip_bad_rows = models.BooleanField(
         default=False, help_text="Import the good rows and leave the bad ones out (else nothing is imported)."
     )
+    # The kind's settings besides the file (registry.ImportOption), e.g. {"offer": 12}.
+    options = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     phase = models.CharField(max_length=100, blank=True)
     percent = models.PositiveSmallIntegerField(default=0)
@@ -35,6 +37,7 @@ class ImportJob(models.Model):
     created_count = models.PositiveIntegerField("created", default=0)
     updated_count = models.PositiveIntegerField("updated", default=0)
     skipped_count = models.PositiveIntegerField("skipped", default=0)
+    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
     problem_count = models.PositiveIntegerField("problems", default=0)
     message = models.TextField(blank=True)
     created_by = models.ForeignKey(

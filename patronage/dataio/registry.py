@@ -31,6 +31,7 @@ class ImportOutcome:
     created: int = 0
     updated: int = 0
     skipped: int = 0  # bad rows left out (only when skipping bad rows)
+    unchanged: int = 0  # good rows that were already so (e.g. an email already assigned to the offer)
     bad_rows: int = 0
     applied: bool = False  # False: the database is exactly as before the import
     notes: list[str] = field(default_factory=list)  # e.g. how password hashing was spread over cores
@@ -49,8 +50,30 @@ class ImportRun(Protocol):
     ) -> ImportOutcome:
         """Apply the file all-or-nothing (good rows only with ``skip_bad_rows``).
 
-        A file that cannot be read at all (encoding, header) raises ``ValidationFailed``.
+        A file that cannot be read at all (encoding, header) raises ``ValidationFailed``. An importer
+        that declares :attr:`Importer.options` is also given ``options=`` (the job's cleaned values).
         """
+
+
+@dataclass(frozen=True)
+class ImportOption:
+    """A per-kind setting of an import besides its file, e.g. the one offer a file of emails is for.
+
+    ``name`` is the key in ``ImportJob.options``, the CLI's ``--<name>`` and the New import page's URL
+    parameter (``?kind=...&<name>=...``), so a button elsewhere in the back office can open the form
+    with it filled in.
+    """
+
+    name: str
+    label: str  # "Offer"
+    help: str  # for the CLI and the form
+    # What a person gave (CLI value, URL parameter) -> the stored value; raises DomainError when unusable,
+    # also when it does not belong to the environment (None: not chosen yet, any will do).
+    clean: Callable[[str, Environment | None], Any]
+    # The stored value as the job page shows it.
+    describe: Callable[[Any], str] = str
+    # The environment the value belongs to, when it fixes one (the form then preselects it).
+    environment_of: Callable[[Any], str | None] = lambda value: None
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,15 @@ class Importer:
     sample: Callable[[], str]  # a small example file, offered for download
     help: str = ""  # the columns, in a sentence or two
     permissions: tuple[str, ...] = ()  # Django permissions a staff member needs to run it
+    options: tuple[ImportOption, ...] = ()
+    # The counts the job page shows, of ImportOutcome's created / updated / unchanged / skipped.
+    counts: tuple[str, ...] = ("created", "updated", "skipped")
+
+    def option(self, name: str) -> ImportOption:
+        for option in self.options:
+            if option.name == name:
+                return option
+        raise NotFound(f"An import of {self.label.lower()} takes no option {name!r}")
 
 
 class ExportStream(Protocol):
@@ -91,12 +123,13 @@ def register_exporter(exporter: Exporter) -> None:
     _exporters[exporter.kind] = exporter
 
 
+# In registration order, i.e. INSTALLED_APPS order: customers first, the form's default type.
 def importers() -> list[Importer]:
-    return sorted(_importers.values(), key=lambda i: i.label)
+    return list(_importers.values())
 
 
 def exporters() -> list[Exporter]:
-    return sorted(_exporters.values(), key=lambda e: e.label)
+    return list(_exporters.values())
 
 
 def importer_get(kind: str) -> Importer:

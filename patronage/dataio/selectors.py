@@ -34,6 +34,7 @@ def import_job_status(job: ImportJob) -> dict[str, Any]:
         "created": job.created_count,
         "updated": job.updated_count,
         "skipped": job.skipped_count,
+        "unchanged": job.unchanged_count,
         "problems": job.problem_count,
         "message": job.message,
         "stalled": import_job_stalled(job),

@@ -115,3 +115,9 @@ class ProfileFilter(Schema):
 def list_customer_profiles(request: HttpRequest, filters: Query[ProfileFilter]):  # type: ignore[no-untyped-def]
     _require(request, "customers.view_customerprofile")
     return CustomerProfile.objects.filter(environment__slug=filters.environment).order_by("-id")
+
+
+# At the end: the offers router uses this module's access checks.
+from patronage.offers.api import router as offers_router  # noqa: E402
+
+api.add_router("/offers", offers_router)

@@ -73,6 +73,7 @@ class Offer(models.Model):
     updated = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
+        verbose_name = "customer private offer"
         ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(
@@ -95,8 +96,11 @@ class OfferAssignment(models.Model):
     created = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["offer", "email"], name="offer_assignment_unique")]
-        indexes = [models.Index(fields=["email", "offer"], name="offer_assignment_email")]
+        # Email first: the same index answers "My offers" (offers of one email), and imports maintain one
+        # index fewer than with a second (email, offer) index.
+        constraints = [
+            models.UniqueConstraint(fields=["email", "offer"], name="offer_assignment_email_offer")
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} -> {self.offer_id}"

@@ -4,16 +4,34 @@ and the Management API record the same facts the same way."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
 
+from django.conf import settings
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files import File
+from django.core.validators import URLValidator
+from django.db import IntegrityError, models, transaction
+from PIL import Image
 
 from patronage.core import clock
-from patronage.core.errors import Conflict, NotFound, ValidationFailed
+from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
-from patronage.workspace.models import Application
+from patronage.workspace.models import Application, Environment
 
-from .models import Offer, OfferClaim, OfferFavourite, OfferRedemption, RedemptionSource
+from .models import (
+    GalleryImage,
+    LinkType,
+    Offer,
+    OfferAssignment,
+    OfferClaim,
+    OfferFavourite,
+    OfferRedemption,
+    OfferType,
+    RedemptionSource,
+)
 from .selectors import offers_visible
 
 
@@ -79,3 +97,232 @@ def offer_redeem(
         earlier = OfferRedemption.objects.filter(offer=offer, profile=profile).first()
         when = f" on {earlier.redeemed_at:%Y-%m-%d %H:%M} UTC" if earlier else ""
         raise Conflict(f"Customer {profile.integration_id} already redeemed offer {offer}{when}") from exc
+
+
+# --- back office: the gallery and the offers themselves ------------------------------------------------
+
+# Formats a browser shows in an <img>; Pillow reads more (e.g. TIFF, PSD) that would show as a broken picture.
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
+
+
+def _audit(actor: Any, obj: models.Model, flag: int, message: str) -> None:
+    if actor is not None and actor.pk is not None:
+        LogEntry.objects.log_actions(
+            user_id=actor.pk, queryset=[obj], action_flag=flag, change_message=message, single_object=True
+        )
+
+
+def _image_error(message: str, title: str = ValidationFailed.title) -> ValidationFailed:
+    return ValidationFailed(message, details=[ErrorDetail(title=title, details=message, pointer="file")])
+
+
+def gallery_image_check(*, file: File) -> tuple[str, int, int]:
+    """(extension, width, height) of an upload that really is a web image under the size limit.
+
+    Pillow's ``verify`` reads the whole file without decoding the pixels, so a truncated or forged file
+    fails here instead of as a broken picture in the customer panel.
+    """
+    limit: int = settings.PATRONAGE_IMAGE_MAX_BYTES
+    size = file.size or 0
+    if size > limit:
+        raise _image_error(
+            f"The image is {size / 1048576:.1f} MiB; at most {limit / 1048576:.0f} MiB is allowed",
+            "Too large",
+        )
+    try:
+        file.seek(0)
+        with Image.open(file) as probe:
+            image_format = probe.format or ""
+            probe.verify()
+        file.seek(0)
+        # verify() leaves the image unusable: the size comes from a fresh open.
+        with Image.open(file) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise _image_error("This file is not an image (or it is damaged)") from exc
+    finally:
+        file.seek(0)
+    if image_format not in IMAGE_FORMATS:
+        raise _image_error(
+            f"{image_format or 'These'} images are not shown by browsers: upload a PNG, JPEG, GIF or WebP"
+        )
+    return IMAGE_FORMATS[image_format], width, height
+
+
+@transaction.atomic
+def gallery_image_upload(*, file: File, title: str = "", actor: Any = None) -> GalleryImage:
+    """Store an uploaded picture, checked by ``gallery_image_check``, with its size and dimensions."""
+    extension, width, height = gallery_image_check(file=file)
+    stem = (file.name or "image").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or "image"
+    row = GalleryImage(title=title.strip()[:200], size=file.size or 0, width=width, height=height)
+    # Stored under the extension of what the file really is, whatever the upload called it.
+    row.file.save(f"{stem}.{extension}", file, save=False)
+    row.width, row.height = width, height
+    row.save()
+    _audit(actor, row, ADDITION, "Uploaded")
+    return row
+
+
+@dataclass
+class OfferInput:
+    """An offer as staff type it in; ``offer_check`` validates it. ``is_public`` counts only at creation."""
+
+    system_name: str
+    name: str
+    link: str
+    picture: GalleryImage
+    offer_type: str
+    applications: list[Application]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    link_type: str
+    object_id: str
+    image_small: GalleryImage
+    image_medium: GalleryImage
+    image_big: GalleryImage
+    description: str = ""
+    validity_text: str = ""
+    sort_order: int = 0
+    is_active: bool = True
+    is_public: bool = False
+
+
+_URL = URLValidator(schemes=["http", "https"])
+
+
+def offer_check(*, environment: Environment, data: OfferInput, pk: int | None = None) -> OfferInput:
+    """The input trimmed, or ValidationFailed pointing at every bad field at once."""
+    errors = ErrorCollector()
+    data = replace(
+        data,
+        system_name=data.system_name.strip(),
+        name=data.name.strip(),
+        link=data.link.strip(),
+        object_id=data.object_id.strip(),
+        validity_text=data.validity_text.strip(),
+    )
+    for attr, label in [
+        ("system_name", "System name"),
+        ("name", "Name"),
+        ("link", "Link"),
+        ("object_id", "Object ID"),
+    ]:
+        if not getattr(data, attr):
+            errors.add(f"{label} is required", pointer=attr)
+    if data.system_name:
+        taken = Offer.objects.filter(system_name=data.system_name)
+        if pk is not None:
+            taken = taken.exclude(pk=pk)
+        if taken.exists():
+            errors.add(
+                f"Another offer already has the system name {data.system_name!r}", pointer="system_name"
+            )
+    if data.link:
+        try:
+            _URL(data.link)
+        except DjangoValidationError:
+            errors.add(f"{data.link!r} is not a web address (https://...)", pointer="link")
+    if data.offer_type not in OfferType.values:
+        errors.add("Pick a type", pointer="offer_type")
+    if data.link_type not in LinkType.values:
+        errors.add("Pick a link type", pointer="link_type")
+    if data.starts_at and data.ends_at and data.ends_at <= data.starts_at:
+        errors.add("The end date must be after the start date", pointer="ends_at")
+    if not data.applications:
+        errors.add("Pick at least one shop", pointer="applications")
+    foreign = [a.name for a in data.applications if a.environment_id != environment.pk]
+    if foreign:
+        errors.add(
+            f"Not shops of the {environment.name} environment: {', '.join(sorted(foreign))}",
+            pointer="applications",
+        )
+    for attr in ("picture", "image_small", "image_medium", "image_big"):
+        if getattr(data, attr) is None:
+            errors.add("Pick an image from the gallery", pointer=attr)
+    errors.raise_if_any()
+    return data
+
+
+_EDITABLE = [
+    "system_name",
+    "name",
+    "description",
+    "validity_text",
+    "link",
+    "picture",
+    "offer_type",
+    "starts_at",
+    "ends_at",
+    "sort_order",
+    "is_active",
+    "link_type",
+    "object_id",
+    "image_small",
+    "image_medium",
+    "image_big",
+]
+
+
+def _save_checked(offer: Offer, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            offer.save(**kwargs)
+    except IntegrityError as exc:
+        # Lost a race for the system name between the check and the write: same words as the check.
+        message = f"Another offer already has the system name {offer.system_name!r}"
+        raise ValidationFailed(
+            message,
+            details=[ErrorDetail(title=ValidationFailed.title, details=message, pointer="system_name")],
+        ) from exc
+
+
+@transaction.atomic
+def offer_create(*, environment: Environment, data: OfferInput, actor: Any = None) -> Offer:
+    data = offer_check(environment=environment, data=data)
+    now = clock.now()
+    offer = Offer(environment=environment, is_public=data.is_public, created=now, updated=now)
+    for attr in _EDITABLE:
+        setattr(offer, attr, getattr(data, attr))
+    _save_checked(offer)
+    offer.applications.set(data.applications)
+    _audit(actor, offer, ADDITION, "Created")
+    return offer
+
+
+@transaction.atomic
+def offer_update(*, offer: Offer, data: OfferInput, actor: Any = None) -> Offer:
+    """Staff edits; ``data.is_public`` is ignored: who an offer is for is fixed when it is made."""
+    locked = (
+        Offer.objects.select_for_update(no_key=True).select_related("environment").filter(pk=offer.pk).first()
+    )
+    if locked is None:
+        raise NotFound(f"Offer {offer} not found")
+    data = offer_check(environment=locked.environment, data=data, pk=locked.pk)
+    for attr in _EDITABLE:
+        setattr(locked, attr, getattr(data, attr))
+    locked.updated = clock.now()
+    _save_checked(locked, update_fields=[*_EDITABLE, "updated"])
+    locked.applications.set(data.applications)
+    _audit(actor, locked, CHANGE, "Changed")
+    return locked
+
+
+@transaction.atomic
+def offer_assignments_delete(*, offer: Offer, actor: Any = None) -> int:
+    """Remove every email assigned to the offer with one DELETE; returns how many there were."""
+    # Nothing cascades from an assignment and nothing listens to its deletion: Django sends one DELETE.
+    deleted, _ = OfferAssignment.objects.filter(offer=offer).delete()
+    if deleted:
+        _audit(actor, offer, CHANGE, f"Removed {deleted} assigned email{'s' if deleted != 1 else ''}")
+    return deleted
+
+
+@transaction.atomic
+def offer_delete(*, offer: Offer, actor: Any = None) -> None:
+    """Delete the offer with its assignments and what customers did with it; gallery images stay.
+
+    The assignments go in one DELETE per table (no row has dependants), however many emails there are.
+    """
+    if actor is not None:
+        _audit(actor, offer, DELETION, "Deleted")
+    offer.delete()

@@ -40,5 +40,10 @@ def links(*, shop_slug: str, current: str) -> list[NavLink]:
     ]
 
 
+def home_url(*, shop_slug: str) -> str:
+    """Where a signed-in customer lands: the first page of the navigation (My offers once offers exist)."""
+    return links(shop_slug=shop_slug, current="")[0].url
+
+
 # Last: the pages with offers and codes come first when they arrive.
 register(NavItem("panel:account", "Account", order=90))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import offers, views
 
 app_name = "panel"
 
@@ -14,4 +14,7 @@ urlpatterns = [
     path("reset/<str:uidb64>/<str:token>/", views.password_reset_confirm, name="password_reset_confirm"),
     path("account/", views.account, name="account"),
     path("account/password/", views.password_change, name="password_change"),
+    path("offers/", offers.offer_list, name="offers"),
+    path("offers/<int:offer_id>/favourite/", offers.favourite_set, name="offer_favourite"),
+    path("offers/<int:offer_id>/claim/", offers.claim, name="offer_claim"),
 ]

@@ -95,6 +95,10 @@ def _account_url(shop: Application) -> str:
     return reverse("panel:account", kwargs={"shop": shop.slug})
 
 
+def _home_url(shop: Application) -> str:
+    return nav.home_url(shop_slug=shop.slug)
+
+
 def _safe_next(request: HttpRequest, shop: Application) -> str:
     """Where to go after signing in: a page of this shop's panel, never an outside address."""
     target = request.POST.get("next") or request.GET.get("next") or ""
@@ -126,7 +130,7 @@ def _display_phone(phone: str) -> str:
 @shop_page
 def index(request: HttpRequest, shop: Application) -> HttpResponse:
     if panel_customer(request, shop.environment) is not None:
-        return redirect(_account_url(shop))
+        return redirect(_home_url(shop))
     return redirect("panel:login", shop=shop.slug)
 
 
@@ -134,7 +138,7 @@ def index(request: HttpRequest, shop: Application) -> HttpResponse:
 @sensitive_post_parameters("password")
 def login(request: HttpRequest, shop: Application) -> HttpResponse:
     if panel_customer(request, shop.environment) is not None:
-        return redirect(_safe_next(request, shop) or _account_url(shop))
+        return redirect(_safe_next(request, shop) or _home_url(shop))
     form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200
     if form.is_valid():
@@ -151,7 +155,7 @@ def login(request: HttpRequest, shop: Application) -> HttpResponse:
             status = 429 if isinstance(error, accounts.TooManyAttempts) else 200
         else:
             panel_login(request, profile)
-            return redirect(_safe_next(request, shop) or _account_url(shop))
+            return redirect(_safe_next(request, shop) or _home_url(shop))
     context = {"form": form, "next": _safe_next(request, shop)}
     return _render(request, shop, "panel/login.html", context, status=status)
 

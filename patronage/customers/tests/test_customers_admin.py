@@ -21,6 +21,7 @@ from django.utils.text import capfirst
 from patronage.customer_sessions.models import CustomerSession
 from patronage.customer_sessions.services import CartItemInput, SessionInput, session_update
 from patronage.customers import selectors
+from patronage.customers.admin import PROFILE_TABS
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
@@ -63,9 +64,19 @@ def order(app: Application, session_id: str, profile_id: str) -> CustomerSession
     return session_update(application=app, integration_id=session_id, data=data).session
 
 
+def tab_management_forms() -> dict[str, str]:
+    """What the browser posts for each tab (orders, offers, ... whatever features added): empty formsets."""
+    data: dict[str, str] = {}
+    for tab in PROFILE_TABS:
+        prefix = tab.model._meta.get_field(tab.fk_name or "profile").remote_field.get_accessor_name()
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data
+
+
 def form_data(**fields: Any) -> dict[str, Any]:
-    """The customer form as the back office posts it (with the empty orders tab)."""
+    """The customer form as the back office posts it (with its empty tabs)."""
     return {
+        **tab_management_forms(),
         "environment": "live",
         "integration_id": "",
         "name": "Ada Lovelace",
@@ -74,8 +85,6 @@ def form_data(**fields: Any) -> dict[str, Any]:
         "birth_date": "",
         "group": "",
         "attributes": "{}",
-        "sessions-TOTAL_FORMS": "0",
-        "sessions-INITIAL_FORMS": "0",
         **fields,
     }
 
@@ -233,6 +242,8 @@ def test_the_redemption_filter_is_hidden_until_a_feature_registers_redemptions(
     staff: Client, live: Environment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     CustomerGroup.objects.create(environment=live, name="VIP")
+    # Given an installation where no feature records redemptions (offers registers one when installed)
+    monkeypatch.setattr(selectors, "REDEMPTION_SOURCES", {})
     titles = [str(spec.title) for spec in staff.get(LIST).context["cl"].filter_specs]
     assert titles == [
         "customer group",

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
@@ -20,7 +19,6 @@ from patronage.workspace.services import environment_get
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"
 BAD = (
     "name,email,password,birthday,group\n"
     "Ada Lovelace,ada@example.com,,1815-12-10,VIP\n"
@@ -33,17 +31,6 @@ BAD = (
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def staff_page(page: Page, live_server: LiveServer) -> Page:
-    get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("#login-form").get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/admin/")
-    return page
 
 
 def upload(page: Page, name: str, content: str, *, skip_bad_rows: bool = False) -> None:

@@ -38,7 +38,7 @@ def edit(client: Client, shop: Application, **fields: Any) -> Any:
 def test_the_account_page_shows_the_customer_details(shop: Application, anna: CustomerProfile) -> None:
     client = signed_in_client(shop)
     response = client.get(url(shop))
-    assert response.status_code == 302 and response["Location"] == url(shop, "account/")
+    assert response.status_code == 302 and response["Location"] == url(shop, "offers/")
     response = client.get(url(shop, "account/"))
     page = response.content.decode()
     for shown in ["Anna Nowak", "anna@example.com", "+1 415-555-0123", "Not subscribed", "Sign out"]:

@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from patronage.customers.models import CustomerProfile
-from patronage.testing.browser import DEFAULT_TIMEOUT_MS, screenshot
+from patronage.testing.browser import device_page, screenshot
 from patronage.testing.factories import make_application
 from patronage.testing.smtp import SmtpServer
 from patronage.workspace.models import Application, Environment
@@ -24,17 +24,8 @@ NEW_PASSWORD = "walnut-lantern-77"
 
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport=PHONE,  # type: ignore[arg-type]
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with device_page(browser, PHONE, phone=True) as page:
+        yield page
 
 
 @pytest.fixture
@@ -89,7 +80,9 @@ def test_a_customer_signs_in_edits_details_and_signs_out_on_a_phone(
     # When she signs in with the right one
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    # Then her account page shows her details
+    # Then she lands on My offers, and her account page shows her details
+    expect(page).to_have_url(f"{live_server.url}/panel/{shop.slug}/offers/")
+    page.get_by_role("link", name="Account").click()
     expect(page).to_have_url(f"{live_server.url}/panel/{shop.slug}/account/")
     expect(page.locator(".profile-name")).to_have_text("Anna Nowak")
     expect(page.locator(".profile-email")).to_have_text("anna@example.com")

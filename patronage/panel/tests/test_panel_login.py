@@ -54,8 +54,8 @@ def test_a_customer_signs_in_with_email_in_any_case(
 ) -> None:
     # When Anna signs in with her email typed in capitals
     response = sign_in(client, shop, "ANNA@Example.COM")
-    # Then she lands on her account page, which shows her details
-    assert response.status_code == 302 and response["Location"] == url(shop, "account/")
+    # Then she lands on My offers, and her account page shows her details
+    assert response.status_code == 302 and response["Location"] == url(shop, "offers/")
     page = client.get(url(shop, "account/")).content.decode()
     assert "Anna Nowak" in page and "anna@example.com" in page and "+1 415-555-0123" in page
     # And the sign-in is recorded
@@ -157,7 +157,7 @@ def test_after_sign_in_never_goes_outside_the_shop_panel(
     client: Client, shop: Application, anna: CustomerProfile, next_url: str
 ) -> None:
     response = sign_in_with_next(client, shop, next_url)
-    assert response["Location"] == url(shop, "account/")
+    assert response["Location"] == url(shop, "offers/")
 
 
 def test_signing_out_ends_the_panel_session_and_leaves_staff_signed_in(

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from patronage.core.errors import DomainError
 from patronage.dataio.models import ImportJob
 from patronage.dataio.registry import importer_get, importers
 from patronage.dataio.selectors import import_problems
@@ -51,20 +52,40 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-bad-rows", action="store_true", help="import the good rows, report and leave out the bad"
         )
+        # Each kind's own options (e.g. offer-assignments' --offer), named as they are stored.
+        seen: set[str] = set()
+        for importer in importers():
+            for option in importer.options:
+                if option.name not in seen:
+                    seen.add(option.name)
+                    parser.add_argument(
+                        f"--{option.name}",
+                        dest=f"option_{option.name}",
+                        help=f"({importer.kind}) {option.help}",
+                    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"No such file: {path}", returncode=2)
         importer = importer_get(options["kind"])
-        job = import_job_create(
-            kind=importer.kind,
-            environment=environment_get(options["environment"]),
-            filename=path.name,
-            size=path.stat().st_size,
-            skip_bad_rows=options["skip_bad_rows"],
-            enqueue=False,
-        )
+        given = {
+            key.removeprefix("option_"): value
+            for key, value in options.items()
+            if key.startswith("option_") and value is not None
+        }
+        try:
+            job = import_job_create(
+                kind=importer.kind,
+                environment=environment_get(options["environment"]),
+                filename=path.name,
+                size=path.stat().st_size,
+                skip_bad_rows=options["skip_bad_rows"],
+                options=given,
+                enqueue=False,
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message, returncode=2) from exc
         started = time.monotonic()
         with path.open("rb") as source:
             if sys.stderr.isatty():
