@@ -120,6 +120,10 @@ if IS_POSTGRES and env_bool("PATRONAGE_PG_PREPARE", True):
     # hot path's few statements (session PUT: 1.6 -> 1.0 ms of database CPU, docs/BENCHMARKS.md).
     # Turn off behind a pooler that cannot keep prepared statements (PgBouncer transaction mode < 1.21).
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
+if IS_POSTGRES and not env_bool("PATRONAGE_PG_JIT", False):
+    # PostgreSQL's JIT kicks in on cost estimates, not on real work: "My offers" (2.5 ms of execution) spent
+    # 20 ms compiling. Short OLTP queries never win from it (docs/BENCHMARKS.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -192,4 +196,9 @@ UNFOLD = {
     "SITE_HEADER": "Patronage",
     "SITE_SYMBOL": "loyalty",
     "SHOW_HISTORY": True,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": "patronage.core.sidebar.navigation",
+    },
 }

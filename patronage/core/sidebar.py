@@ -1,0 +1,67 @@
+"""The back office's sidebar: grouped as staff think of the product, not by Django app.
+
+Each entry shows only to staff who may view that model (the same check Django's admin index makes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse_lazy
+
+
+def _can_view(app_label: str, model: str) -> Callable[[HttpRequest], bool]:
+    def check(request: HttpRequest) -> bool:
+        user = request.user
+        return user.has_perm(f"{app_label}.view_{model}") or user.has_perm(f"{app_label}.change_{model}")
+
+    return check
+
+
+def _item(title: str, icon: str, app_label: str, model: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "icon": icon,
+        "link": reverse_lazy(f"admin:{app_label}_{model}_changelist"),
+        "permission": _can_view(app_label, model),
+    }
+
+
+_NAVIGATION = [
+    {
+        "title": "Customers",
+        "items": [
+            _item("Customer profiles", "group", "customers", "customerprofile"),
+            _item("Customer groups", "groups", "customers", "customergroup"),
+            _item("Customer private offers", "sell", "offers", "offer"),
+            _item("Image gallery", "photo_library", "offers", "galleryimage"),
+        ],
+    },
+    {
+        "title": "Orders",
+        "items": [_item("Customer sessions", "shopping_cart", "customer_sessions", "customersession")],
+    },
+    {"title": "Import/Export", "items": [_item("Imports", "upload_file", "dataio", "importjob")]},
+    {
+        "title": "Workspace",
+        "items": [
+            _item("Applications", "storefront", "workspace", "application"),
+            _item("API keys", "key", "workspace", "apikey"),
+            _item("Environments", "layers", "workspace", "environment"),
+        ],
+    },
+    {
+        "title": "Administration",
+        "items": [
+            _item("Staff users", "person", "auth", "user"),
+            _item("Staff roles", "admin_panel_settings", "auth", "group"),
+            _item("Background jobs", "schedule", "django_tasks_database", "dbtaskresult"),
+        ],
+    },
+]
+
+
+def navigation(request: HttpRequest) -> list[dict[str, Any]]:
+    return _NAVIGATION
