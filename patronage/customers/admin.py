@@ -28,6 +28,7 @@ from unfold.contrib.filters.forms import DropdownForm, HorizontalRadioForm, Rang
 from unfold.views import ChangeList
 
 from patronage.core import clock
+from patronage.core.admin_paging import DEFAULT_PER_PAGE, PER_PAGE_VAR, PerPageMixin
 from patronage.core.errors import ErrorCollector
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
@@ -54,9 +55,6 @@ from .services import (
 )
 
 ENVIRONMENT_VAR = "environment"
-PER_PAGE_VAR = "per_page"
-PER_PAGE_CHOICES = (10, 25, 50, 100)
-DEFAULT_PER_PAGE = 50
 NO_GROUP = "none"
 
 # Tabs of the customer page after "General", as unfold inlines with ``tab = True``. Apps that show something
@@ -73,11 +71,6 @@ def selected_environment(request: HttpRequest) -> Environment:
         chosen = environment_get(slug if slug in dict(Environment.SLUGS) else Environment.LIVE)
         request._customers_environment = chosen  # type: ignore[attr-defined]
     return chosen
-
-
-def selected_per_page(request: HttpRequest) -> int:
-    raw = request.GET.get(PER_PAGE_VAR, "")
-    return int(raw) if raw.isdigit() and int(raw) in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
 
 
 # --- list filters -------------------------------------------------------------------------------------------
@@ -283,18 +276,16 @@ class TailFirstPaginator(Paginator):
         return Page(rows[bottom:top], number, self)
 
 
-class CustomerChangeList(ChangeList):
+class CustomerChangeList(PerPageMixin, ChangeList):
     """Customers of one environment, ``per_page`` rows a page; neither parameter is a filter."""
 
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.environment = selected_environment(request)
-        self.per_page = selected_per_page(request)
         super().__init__(request, *args, **kwargs)
 
     def get_filters_params(self, params: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
         lookup = super().get_filters_params(params)
         lookup.pop(ENVIRONMENT_VAR, None)
-        lookup.pop(PER_PAGE_VAR, None)
         # A submitted filter form sends its empty fields too: an empty field filters nothing.
         return {key: values for key, values in lookup.items() if any(str(v).strip() for v in values)}
 
@@ -305,7 +296,6 @@ class CustomerChangeList(ChangeList):
         return queryset.filter(environment=self.environment)
 
     def get_results(self, request: HttpRequest) -> None:
-        self.list_per_page = self.per_page
         super().get_results(request)
         if not self.has_active_filters and not self.query:
             # Unfiltered, the count is the environment's total: say so instead of offering "Show all".
@@ -324,13 +314,6 @@ class CustomerChangeList(ChangeList):
             }
             for slug, name in sorted(Environment.SLUGS, key=lambda s: s[0] != Environment.LIVE)
         ]
-
-    def per_page_options(self) -> list[dict[str, Any]]:
-        return [{"value": n, "selected": n == self.per_page} for n in PER_PAGE_CHOICES]
-
-    def kept_params(self) -> list[tuple[str, str]]:
-        """Everything in the URL but the page size and page: the page-size form sends them back."""
-        return [(k, v) for k, values in self.filter_params.items() if k != PER_PAGE_VAR for v in values]
 
     def export_url(self) -> str:
         return reverse("admin:customers_customerprofile_export") + self.get_query_string(
