@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "patronage.integration",
     "patronage.dataio",
     "patronage.offers",
+    "patronage.promocodes",
     "patronage.panel",
     "patronage.ops",
 ]

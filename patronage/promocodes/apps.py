@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PromocodesConfig(AppConfig):
+    name = "patronage.promocodes"
+    label = "promocodes"
+    verbose_name = "Promo codes"
