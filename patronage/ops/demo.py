@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from PIL import Image
 
 from patronage.core import clock
 from patronage.customer_sessions.models import CartItem, CustomerSession, SessionState
 from patronage.customers.models import CustomerGroup, CustomerProfile, birth_md_of
+from patronage.offers.models import GalleryImage, LinkType, Offer, OfferAssignment, OfferType
+from patronage.offers.services import OfferInput, gallery_image_upload, offer_create
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
 
@@ -195,6 +200,81 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
             made += len(profiles)
             if progress:
                 progress(len(profiles))
+    return made
+
+
+DEMO_OFFERS = [
+    # system name, visible name, description, validity, colour, type, public
+    (
+        "demo-welcome",
+        "10% off your next order",
+        "For everyone signed in: use code WELCOME10 at checkout.",
+        "All month",
+        "#3b44d1",
+        OfferType.ONLINE_AND_RETAIL,
+        True,
+    ),
+    (
+        "demo-mug",
+        "A free ceramic mug",
+        "With any order of coffee beans, in our shops.",
+        "While stocks last",
+        "#e07b32",
+        OfferType.RETAIL,
+        False,
+    ),
+    (
+        "demo-frother",
+        "Milk frother at half price",
+        "Only for you, only online.",
+        "Until the end of next week",
+        "#22a06b",
+        OfferType.ONLINE,
+        False,
+    ),
+]
+
+
+def _demo_picture(title: str, colour: str) -> GalleryImage:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 360), colour).save(buffer, format="PNG")
+    upload = SimpleUploadedFile(f"{title}.png", buffer.getvalue(), content_type="image/png")
+    return gallery_image_upload(file=upload, title=title)
+
+
+def demo_offers(*, email: str) -> list[Offer]:
+    """Three offers in the demo shop: one public, two assigned to ``email`` (the demo panel customer)."""
+    shop = demo_applications()[0]
+    now = clock.now()
+    made = []
+    for order, (system_name, name, description, validity, colour, kind, public) in enumerate(DEMO_OFFERS):
+        if Offer.objects.filter(system_name=system_name).exists():
+            continue
+        picture = _demo_picture(system_name, colour)
+        data = OfferInput(
+            system_name=system_name,
+            name=name,
+            description=description,
+            validity_text=validity,
+            link="https://shop.example.com/offers",
+            picture=picture,
+            offer_type=kind,
+            applications=[shop],
+            starts_at=now - dt.timedelta(days=1),
+            ends_at=now + dt.timedelta(days=30),
+            sort_order=order,
+            is_active=True,
+            is_public=public,
+            link_type=LinkType.PROMOTION_PAGE,
+            object_id=system_name,
+            image_small=picture,
+            image_medium=picture,
+            image_big=picture,
+        )
+        offer = offer_create(environment=shop.environment, data=data)
+        if not public:
+            OfferAssignment.objects.create(offer=offer, email=email.lower())
+        made.append(offer)
     return made
 
 

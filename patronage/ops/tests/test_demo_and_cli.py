@@ -11,7 +11,8 @@ from django.db.models import Sum
 
 from patronage.customer_sessions.models import CustomerSession
 from patronage.customers.models import CustomerProfile
-from patronage.ops.demo import demo_load, demo_panel_customer
+from patronage.offers.selectors import offers_visible
+from patronage.ops.demo import demo_load, demo_offers, demo_panel_customer
 from patronage.workspace.models import Application
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,14 @@ def test_demo_customers_have_groups_and_one_can_sign_in_to_the_panel(settings: A
     email, password = demo_panel_customer()
     profile = CustomerProfile.objects.get(email=email)
     assert profile.check_password(password)
+    # And the demo shop shows that customer three offers in the panel (one public, two assigned)
+    demo_offers(email=email)
+    shop = Application.objects.get(slug="demo-shop")
+    assert [o.system_name for o in offers_visible(application=shop, email=email)] == [
+        "demo-welcome",
+        "demo-mug",
+        "demo-frother",
+    ]
     assert CustomerProfile.objects.filter(group__name="VIP").exists()
     with_birthday = CustomerProfile.objects.exclude(birth_date=None).first()
     assert with_birthday is not None and with_birthday.birth_date is not None

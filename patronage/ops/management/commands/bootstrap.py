@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from patronage.ops.demo import demo_load, demo_panel_customer
+from patronage.ops.demo import demo_load, demo_offers, demo_panel_customer
 from patronage.workspace.models import Application
 
 CREDENTIALS_FILE = "admin-credentials.txt"
@@ -33,6 +33,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Loading demo data ({options['demo_customers']} customers)...")
             demo_load(customers=options["demo_customers"])
             email, password = demo_panel_customer()
+            demo_offers(email=email)
             with path.open("a") as f:
                 f.write(f"customer panel (/panel/demo-shop/): {email} / {password}\n")
             self.stdout.write(
