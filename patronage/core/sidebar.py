@@ -43,6 +43,10 @@ _NAVIGATION = [
         "title": "Orders",
         "items": [_item("Customer sessions", "shopping_cart", "customer_sessions", "customersession")],
     },
+    {
+        "title": "Promo codes",
+        "items": [_item("Groups of promo codes", "confirmation_number", "promocodes", "promocodegroup")],
+    },
     {"title": "Import/Export", "items": [_item("Imports", "upload_file", "dataio", "importjob")]},
     {
         "title": "Workspace",

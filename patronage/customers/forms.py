@@ -17,6 +17,7 @@ from unfold.widgets import (
 )
 
 from patronage.core.errors import DomainError
+from patronage.workspace.forms import EnvironmentChoiceMixin
 from patronage.workspace.models import Environment
 
 from .models import CustomerGroup, CustomerProfile
@@ -30,7 +31,7 @@ def add_domain_errors(form: forms.BaseForm, exc: DomainError) -> None:
         form.add_error(detail.pointer if detail.pointer in form.fields else None, detail.details)
 
 
-class CustomerProfileForm(forms.ModelForm):
+class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
     # Chosen by slug so the list's environment switch can prefill it (?environment=sandbox).
     environment = forms.ModelChoiceField(
         queryset=Environment.objects.all(),
@@ -132,7 +133,7 @@ class CustomerProfileForm(forms.ModelForm):
         pass
 
 
-class CustomerGroupForm(forms.ModelForm):
+class CustomerGroupForm(EnvironmentChoiceMixin, forms.ModelForm):
     environment = forms.ModelChoiceField(
         queryset=Environment.objects.all(),
         to_field_name="slug",

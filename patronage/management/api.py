@@ -121,3 +121,8 @@ def list_customer_profiles(request: HttpRequest, filters: Query[ProfileFilter]):
 from patronage.offers.api import router as offers_router  # noqa: E402
 
 api.add_router("/offers", offers_router)
+
+from patronage.promocodes.api import router as promocodes_router  # noqa: E402
+
+# Its paths are whole (/promocode-groups..., /promocodes/redeem): mounted at the API's root.
+api.add_router("", promocodes_router)

@@ -23,6 +23,7 @@ from unfold.widgets import (
 from patronage.core.errors import DomainError
 from patronage.customers.forms import add_domain_errors
 from patronage.customers.models import CustomerProfile
+from patronage.workspace.forms import EnvironmentChoiceMixin
 from patronage.workspace.models import Application, Environment
 
 from .models import GalleryImage, Offer
@@ -43,7 +44,7 @@ def _gallery_field(label: str, help_text: str) -> forms.ModelChoiceField:
     )
 
 
-class OfferForm(forms.ModelForm):
+class OfferForm(EnvironmentChoiceMixin, forms.ModelForm):
     # Chosen by slug, like the customers form.
     environment = forms.ModelChoiceField(
         queryset=Environment.objects.all(),

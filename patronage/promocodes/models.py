@@ -40,17 +40,18 @@ class PromoCode(models.Model):
 
     # The environment is repeated here so that a code is unique across every group of it: at checkout a code
     # must name one voucher.
-    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="+", db_index=False)
     group = models.ForeignKey(PromoCodeGroup, on_delete=models.CASCADE, related_name="codes")
     code = models.CharField(max_length=MAX_CODE_LENGTH)
     uploaded_at = models.DateTimeField(default=clock.now, editable=False)
+    # Uploads pay for every index: the customer links are indexed only where set (see Meta.indexes).
     issued_to = models.ForeignKey(
-        CustomerProfile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        CustomerProfile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     issued_at = models.DateTimeField(null=True, blank=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
     redeemed_by = models.ForeignKey(
-        CustomerProfile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        CustomerProfile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
 
     class Meta:
@@ -66,6 +67,14 @@ class PromoCode(models.Model):
             # "The next active codes of a group", in upload order: what a mailing reserves.
             models.Index(
                 fields=["group", "id"], condition=models.Q(issued_at__isnull=True), name="promo_code_active"
+            ),
+            models.Index(
+                fields=["issued_to"], condition=models.Q(issued_to__isnull=False), name="promo_code_issued_to"
+            ),
+            models.Index(
+                fields=["redeemed_by"],
+                condition=models.Q(redeemed_by__isnull=False),
+                name="promo_code_redeemed_by",
             ),
         ]
 

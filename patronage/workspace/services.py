@@ -26,6 +26,12 @@ def environment_get(slug: str) -> Environment:
     return environment
 
 
+def environments_ensure() -> None:
+    """Both environments exist (forms that offer them as choices call this first)."""
+    for slug, _ in Environment.SLUGS:
+        environment_get(slug)
+
+
 def application_create(
     *,
     name: str,

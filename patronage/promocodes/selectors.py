@@ -1,0 +1,67 @@
+"""Reads of promo codes: how many codes a group has in each state, and what a customer was issued.
+
+The back office's group list and the Management API count through ``with_counts`` so they never disagree
+about what "active" means (not yet issued to anyone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from patronage.customers.models import CustomerProfile
+from patronage.workspace.models import Environment
+
+from .models import PromoCode, PromoCodeGroup, PromoCodeIssue
+
+ACTIVE = Q(codes__issued_at__isnull=True)
+ISSUED = Q(codes__issued_at__isnull=False)
+REDEEMED = Q(codes__redeemed_at__isnull=False)
+
+
+def with_counts(groups: QuerySet[PromoCodeGroup]) -> QuerySet[PromoCodeGroup]:
+    """Each group annotated with ``total``, ``active``, ``issued`` and ``redeemed`` codes.
+
+    Conditional counts over one join: a single query for a whole page of groups, and each count is
+    sortable. (Several separate ``Count`` joins would multiply into each other.)
+    """
+    return groups.annotate(
+        total=Count("codes"),
+        active=Count("codes", filter=ACTIVE),
+        issued=Count("codes", filter=ISSUED),
+        redeemed=Count("codes", filter=REDEEMED),
+    )
+
+
+@dataclass(frozen=True)
+class GroupCounts:
+    total: int
+    active: int
+    issued: int
+    redeemed: int
+    # Issues are the customers' history: they stay when the group and its codes are deleted.
+    issues: int
+
+
+def group_counts(group: PromoCodeGroup) -> GroupCounts:
+    codes = PromoCode.objects.filter(group=group).aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(issued_at__isnull=True)),
+        issued=Count("id", filter=Q(issued_at__isnull=False)),
+        redeemed=Count("id", filter=Q(redeemed_at__isnull=False)),
+    )
+    return GroupCounts(**codes, issues=PromoCodeIssue.objects.filter(group=group).count())
+
+
+def group_name_taken(*, environment: Environment, name: str, exclude_pk: int | None = None) -> bool:
+    """Whether another group of the environment has this name, ignoring case (the database's rule)."""
+    others = PromoCodeGroup.objects.filter(environment=environment, name__iexact=name.strip())
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    return others.exists()
+
+
+def customer_issues(profile: CustomerProfile) -> QuerySet[PromoCodeIssue]:
+    """Every code issued to the customer, newest first, with the names kept even if the group is gone."""
+    return PromoCodeIssue.objects.filter(profile=profile).order_by("-created", "-id")

@@ -1,0 +1,251 @@
+"""Writes about promo codes: groups, uploads and redemption.
+
+Uploads are set-based whatever their size: codes are checked in Python (``uploads.parse_codes``), the good
+ones go into a TEMP staging table (COPY on PostgreSQL, ``executemany`` on SQLite), the codes already in the
+environment are found by one join, and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` adds the rest in
+upload order (a mailing hands out the active codes of a group in that order). It all happens in one
+transaction: an upload is applied whole or not at all.
+
+Redemption is single use: one conditional ``UPDATE ... WHERE redeemed_at IS NULL`` decides who wins, so it
+holds on SQLite (no row locks) and under concurrent requests on PostgreSQL alike.
+A code can be redeemed only by the customer it was issued to. A code nobody was issued yet cannot be
+redeemed (it would leave the pool a mailing hands out, and the model requires an issue before a redemption):
+that is a Conflict saying so, as is a code issued to someone else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.db import IntegrityError, connection, models, transaction
+
+from patronage.core import clock
+from patronage.core.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from patronage.customers.models import CustomerProfile
+from patronage.workspace.models import Environment
+
+from .models import PromoCode, PromoCodeGroup, PromoCodeIssue
+from .uploads import DUPLICATE, MAX_REPORTED, ParsedCodes, parse_codes
+
+MAX_NAME = PromoCodeGroup._meta.get_field("name").max_length or 100
+
+
+@dataclass
+class UploadResult:
+    added: int = 0
+    duplicates: int = 0  # reported and skipped: repeated in the upload or already in the environment
+    invalid: int = 0
+    # Invalid lines and duplicates, by line number (at most ``uploads.MAX_REPORTED``; the counts are exact).
+    problems: list[ErrorDetail] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.added} added, {self.duplicates} duplicate, {self.invalid} invalid"
+
+
+def _audit(actor: Any, obj: models.Model, flag: int, message: str) -> None:
+    if actor is not None and actor.pk is not None:
+        LogEntry.objects.log_actions(
+            user_id=actor.pk, queryset=[obj], action_flag=flag, change_message=message, single_object=True
+        )
+
+
+# --- groups -------------------------------------------------------------------------------------------
+def _checked_name(*, environment: Environment, name: str, pk: int | None = None) -> str:
+    name = name.strip()
+    if not name:
+        message = "A group needs a name"
+    elif len(name) > MAX_NAME:
+        message = f"A group's name is at most {MAX_NAME} characters"
+    elif (
+        PromoCodeGroup.objects.filter(environment=environment, name__iexact=name).exclude(pk=pk or 0).exists()
+    ):
+        message = f"There is already a group named {name!r} in {environment}"
+    else:
+        return name
+    raise ValidationFailed(message, details=[ErrorDetail("Invalid value", message, pointer="name")])
+
+
+def _saved(group: PromoCodeGroup) -> None:
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError as exc:
+        # Another request took the name between the check and the save.
+        message = f"There is already a group named {group.name!r} in {group.environment}"
+        raise ValidationFailed(
+            message, details=[ErrorDetail("Invalid value", message, pointer="name")]
+        ) from exc
+
+
+@transaction.atomic
+def promo_code_group_create(
+    *,
+    environment: Environment,
+    name: str,
+    description: str = "",
+    codes: Iterable[str] = (),
+    actor: Any = None,
+) -> tuple[PromoCodeGroup, UploadResult]:
+    """A new group, with the codes given uploaded into it (see ``promo_codes_upload``)."""
+    group = PromoCodeGroup(
+        environment=environment,
+        name=_checked_name(environment=environment, name=name),
+        description=description.strip(),
+    )
+    _saved(group)
+    _audit(actor, group, ADDITION, "Created")
+    result = promo_codes_upload(group=group, lines=codes, actor=actor)
+    return group, result
+
+
+@transaction.atomic
+def promo_code_group_update(
+    *, group: PromoCodeGroup, name: str, description: str, actor: Any = None
+) -> PromoCodeGroup:
+    """Rename a group or change its description. Issues already made keep the name they were made under."""
+    group.name = _checked_name(environment=group.environment, name=name, pk=group.pk)
+    group.description = description.strip()
+    _saved(group)
+    _audit(actor, group, CHANGE, "Changed name or description")
+    return group
+
+
+@transaction.atomic
+def promo_code_group_delete(*, group: PromoCodeGroup, actor: Any = None) -> int:
+    """Delete a group and its codes; the customers' issue history stays (it keeps copies of the code and
+    the group's name). Returns how many issues stay."""
+    kept = PromoCodeIssue.objects.filter(group=group).update(group=None, promo_code=None)
+    # The issues of the group's codes were unlinked just above, so the codes go by one DELETE: Django's
+    # cascade would load every code (a million) to set references that are already NULL.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {connection.ops.quote_name(PromoCode._meta.db_table)} WHERE group_id = %s",
+            [group.pk],
+        )
+    _audit(actor, group, DELETION, f"Deleted; the history of {kept} issued codes stays")
+    group.delete()
+    return kept
+
+
+# --- uploads ------------------------------------------------------------------------------------------
+class _Staging:
+    """A TEMP table of this connection holding (line, code) of the good codes. It is created inside the
+    upload's transaction and dropped at its end; a failed upload rolls its creation back with the rest."""
+
+    def __init__(self) -> None:
+        self.postgres = connection.vendor == "postgresql"
+        self.table = f"promo_upload_{uuid.uuid4().hex[:12]}"
+        self.codes = connection.ops.quote_name(PromoCode._meta.db_table)
+        self.groups = connection.ops.quote_name(PromoCodeGroup._meta.db_table)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
+
+    def create(self, rows: list[tuple[int, str]]) -> None:
+        self.execute(f"CREATE TEMP TABLE {self.table} (line bigint NOT NULL, code text NOT NULL)")
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            if self.postgres:
+                # COPY's text format built in one string: checked codes hold no tab, newline or backslash,
+                # and write_row per row would cost more than the rest of the upload.
+                with cursor.cursor.copy(f"COPY {self.table} (line, code) FROM STDIN") as copy:
+                    copy.write("".join([f"{line}\t{code}\n" for line, code in rows]).encode())
+            else:
+                cursor.executemany(f"INSERT INTO {self.table} (line, code) VALUES (%s, %s)", rows)
+
+    def taken(self, environment_id: int) -> list[tuple[int, str, str]]:
+        """(line, code, group name) of codes already in the environment, the first ``MAX_REPORTED``."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT s.line, s.code, g.name FROM {self.table} s
+                JOIN {self.codes} p ON p.environment_id = %s AND p.code = s.code
+                JOIN {self.groups} g ON g.id = p.group_id
+                ORDER BY s.line LIMIT %s""",
+                [environment_id, MAX_REPORTED],
+            )
+            return [(int(line), code, name) for line, code, name in cursor.fetchall()]
+
+    def merge(self, group: PromoCodeGroup) -> int:
+        now = PromoCode._meta.get_field("uploaded_at").get_db_prep_save(clock.now(), connection)
+        # In line order, so the ids (and a mailing's "next active code") follow the upload. A code another
+        # upload adds meanwhile is skipped by ON CONFLICT and counts as a duplicate.
+        # (SQLite needs the WHERE to tell ON CONFLICT from a join's ON.)
+        return self.execute(
+            f"""INSERT INTO {self.codes} (environment_id, group_id, code, uploaded_at)
+            SELECT %s, %s, code, %s FROM {self.table} WHERE true ORDER BY line
+            ON CONFLICT (environment_id, code) DO NOTHING""",
+            [group.environment_id, group.pk, now],
+        )
+
+    def drop(self) -> None:
+        self.execute(f"DROP TABLE {self.table}")
+
+
+@transaction.atomic
+def promo_codes_upload(*, group: PromoCodeGroup, lines: Iterable[str], actor: Any = None) -> UploadResult:
+    """Add codes to a group, one per line: trimmed, blank lines ignored, invalid lines and duplicates
+    (within the upload or anywhere in the environment) reported by line and skipped. All or nothing."""
+    return promo_codes_add(group=group, parsed=parse_codes(lines), actor=actor)
+
+
+@transaction.atomic
+def promo_codes_add(*, group: PromoCodeGroup, parsed: ParsedCodes, actor: Any = None) -> UploadResult:
+    """``promo_codes_upload`` of lines already read by ``uploads.parse_codes`` (the file import checks
+    the whole file before deciding whether to write)."""
+    result = UploadResult(invalid=parsed.invalid, duplicates=parsed.duplicates, problems=parsed.problems)
+    if parsed.codes:
+        staging = _Staging()
+        staging.create(parsed.codes)
+        for line, code, group_name in staging.taken(group.environment_id):
+            where = "this group" if group_name == group.name else f"group {group_name!r}"
+            parsed.report(DUPLICATE, f"Line {line}: {code} is already in {where}; skipped", line)
+        result.added = staging.merge(group)
+        result.duplicates += len(parsed.codes) - result.added
+        staging.drop()
+        result.problems.sort(key=lambda problem: problem.line or 0)
+    if parsed.unreported:
+        result.problems.append(
+            ErrorDetail(
+                title="More problems",
+                details=f"{parsed.unreported} more invalid or duplicate lines are not listed",
+            )
+        )
+    if result.added and actor is not None:
+        _audit(actor, group, CHANGE, f"Uploaded codes: {result.summary}")
+    return result
+
+
+# --- redemption ---------------------------------------------------------------------------------------
+def promo_code_redeem(*, environment: Environment, code: str, profile: CustomerProfile) -> PromoCode:
+    """Mark the code used by the customer it was issued to; once only (see the module's docstring)."""
+    code = code.strip()
+    if profile.environment_id != environment.pk:
+        raise ValidationFailed(f"Customer {profile.integration_id} is not in {environment}")
+    now = clock.now()
+    codes = PromoCode.objects.filter(environment=environment, code=code)
+    # The one statement that decides: of concurrent redeems exactly one finds redeemed_at still NULL.
+    won = codes.filter(redeemed_at__isnull=True, issued_at__isnull=False, issued_to=profile).update(
+        redeemed_at=now, redeemed_by=profile
+    )
+    promo = codes.select_related("group").first()
+    if promo is None:
+        raise NotFound(f"No promo code {code!r} in {environment}")
+    if won:
+        return promo
+    if promo.redeemed_at is not None:
+        who = "by this customer" if promo.redeemed_by_id == profile.pk else "by another customer"
+        raise Conflict(
+            f"Promo code {code} was already used on {promo.redeemed_at:%Y-%m-%d %H:%M:%S} UTC {who}",
+            redeemed_at=promo.redeemed_at,
+        )
+    if promo.issued_at is None:
+        raise Conflict(f"Promo code {code} was not issued to anyone yet: only an issued code can be redeemed")
+    raise Conflict(f"Promo code {code} was issued to another customer: only they can redeem it")
