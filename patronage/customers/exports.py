@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
 
@@ -130,7 +131,18 @@ class CustomerExport:
             attr_params += cell_params
         sql = f"COPY (SELECT {', '.join(cells)} FROM ({inner}) q ORDER BY q.id) TO STDOUT WITH (FORMAT csv)"
         buffer = bytearray()
-        with self.connection.cursor() as cursor, cursor.cursor.copy(sql, (*attr_params, *params)) as copy:
+        # A reader who goes away mid-export makes psycopg cancel the COPY, which aborts the surrounding
+        # transaction, if any: a savepoint keeps that transaction usable.
+        savepoint = (
+            transaction.atomic(using=self.connection.alias)
+            if self.connection.in_atomic_block
+            else nullcontext()
+        )
+        with (
+            savepoint,
+            self.connection.cursor() as cursor,
+            cursor.cursor.copy(sql, (*attr_params, *params)) as copy,
+        ):
             for data in copy:
                 buffer += data
                 self.rows += 1

@@ -16,6 +16,7 @@ from django.db import connection
 
 from patronage.core.csvio import format_row, neutralize
 from patronage.core.errors import ErrorCollector
+from patronage.customers import exports
 from patronage.customers.exports import export_chunks
 from patronage.customers.imports import encode_attribute
 from patronage.customers.models import CustomerGroup, CustomerProfile, birth_md_of
@@ -284,7 +285,11 @@ def test_cli_refuses_bad_filters_with_status_2(live: Environment, args: list[str
     assert message in str(caught.value)
 
 
-def test_connection_is_usable_after_an_export_is_abandoned_midway(live: Environment) -> None:
+def test_connection_is_usable_after_an_export_is_abandoned_midway(
+    live: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks, so the reader really leaves while PostgreSQL is still sending (the COPY is cancelled).
+    monkeypatch.setattr(exports, "BUFFER_BYTES", 4096)
     now = dt.datetime.now(dt.UTC)
     CustomerProfile.objects.bulk_create(
         [
