@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,3 +38,37 @@ def patronage_bin() -> str:
     # The venv's console script sits next to the interpreter running us (make uses .venv/bin/python).
     found = shutil.which("patronage", path=os.path.dirname(sys.executable))
     return found or str(ROOT / ".venv" / "bin" / "patronage")
+
+
+def env_for(url: str) -> dict[str, str]:
+    """The environment for a product process (CLI verb or a Django snippet) against ``url``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "0",
+        "TERM": "dumb",
+        "DJANGO_SETTINGS_MODULE": "patronage.settings",
+    }
+
+
+def python(snippet: str, url: str, *args: str) -> tuple[float, str]:
+    """Run a Django snippet in its own process; its wall time and what it printed."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet, *args], env=env_for(url), cwd=ROOT, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"step failed ({proc.returncode}): {proc.stderr[-2000:]}{proc.stdout[-1000:]}")
+    return seconds, proc.stdout
+
+
+def psql(url: str, statements: str) -> float:
+    """The engine's own client running ``statements``; its wall time."""
+    start = time.perf_counter()
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", statements],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start

@@ -18,11 +18,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, patronage_bin
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, env_for, patronage_bin, psql, python
 
 IMPORT_RATIO = 3.0
 MY_OFFERS_MS = 20.0
@@ -153,37 +152,6 @@ with connection.cursor() as cursor:
     out["plan"] = [r[0] for r in cursor.fetchall()]
 print(json.dumps(out))
 """
-
-
-def env_for(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "0",
-        "TERM": "dumb",
-        "DJANGO_SETTINGS_MODULE": "patronage.settings",
-    }
-
-
-def python(snippet: str, url: str, *args: str) -> tuple[float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", snippet, *args], env=env_for(url), cwd=ROOT, capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"step failed ({proc.returncode}): {proc.stderr[-2000:]}{proc.stdout[-1000:]}")
-    return seconds, proc.stdout
-
-
-def psql(url: str, statements: str) -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", statements],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - start
 
 
 def write_file(path: Path, rows: int, offers: int) -> None:
