@@ -84,6 +84,7 @@ def test_a_customer_signs_in_edits_details_and_signs_out_on_a_phone(
     expect(page).to_have_url(f"{live_server.url}/panel/{shop.slug}/offers/")
     page.get_by_role("link", name="Account").click()
     expect(page).to_have_url(f"{live_server.url}/panel/{shop.slug}/account/")
+    page.wait_for_load_state("load")  # measured below: wait for the styles, not only the new URL
     expect(page.locator(".profile-name")).to_have_text("Anna Nowak")
     expect(page.locator(".profile-email")).to_have_text("anna@example.com")
     expect(page.get_by_text("+1 415-555-0123").first).to_be_visible()

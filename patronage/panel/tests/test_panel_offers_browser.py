@@ -104,6 +104,8 @@ def sign_in_to_offers(page: Page, live_server: LiveServer, shop: Application) ->
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{live_server.url}/panel/{shop.slug}/offers/")
+    # The URL changes when the new page starts arriving; measure only once its styles and pictures are in.
+    page.wait_for_load_state("load")
     expect(page.get_by_role("heading", name="My offers")).to_be_visible()
 
 
