@@ -23,7 +23,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.forms import DropdownForm, HorizontalRadioForm, RangeDateForm
 from unfold.views import ChangeList
 
@@ -61,6 +61,40 @@ NO_GROUP = "none"
 # per customer (orders, offers, promo codes) append their inline class from their own admin module:
 # customers cannot import them.
 PROFILE_TABS: list[type[InlineModelAdmin[Any, Any]]] = []
+
+
+class DrawnProfileTab(TabularInline):
+    """A read-only customer tab that draws its own table from ``tab_rows(profile)``.
+
+    The inline's formset stays empty (nothing to edit or post); its template iterates
+    ``inline_admin_formset.formset.tab_rows``. Subclasses set ``model``, ``template`` and the names.
+    """
+
+    fk_name = "profile"
+    tab = True
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def tab_rows(self, profile: CustomerProfile) -> list[Any]:
+        raise NotImplementedError
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).none()
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.tab_rows = self.tab_rows(obj) if obj is not None else []
+        return formset
 
 
 def selected_environment(request: HttpRequest) -> Environment:

@@ -7,7 +7,6 @@ parses, asks and renders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,18 +17,18 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 from unfold.decorators import action
 from unfold.views import ChangeList
 
 from patronage.core.admin_paging import PerPageMixin
 from patronage.core.errors import DomainError
-from patronage.customers.admin import PROFILE_TABS
+from patronage.customers.admin import PROFILE_TABS, DrawnProfileTab
 from patronage.customers.models import CustomerProfile
 
 from .forms import GalleryImageForm, OfferForm, RedemptionForm, WhyShownForm
-from .models import GalleryImage, Offer, OfferClaim, OfferFavourite, OfferRedemption, RedemptionSource
-from .selectors import offers_explained
+from .models import GalleryImage, Offer, OfferRedemption, RedemptionSource
+from .selectors import offer_activity, offers_explained
 from .services import (
     gallery_image_upload,
     offer_assignments_delete,
@@ -309,63 +308,16 @@ class OfferAdmin(ModelAdmin):
 # --- the customer's Offers tab ------------------------------------------------------------------------------
 
 
-@dataclass
-class OfferActivity:
-    offer: Offer
-    favourited: Any = None
-    claimed: Any = None
-    redemption: OfferRedemption | None = None
-
-
-def offer_activity(profile: CustomerProfile) -> list[OfferActivity]:
-    """What the customer did with offers: one row per offer, newest first, three queries in all."""
-    rows: dict[int, OfferActivity] = {}
-    for favourite in OfferFavourite.objects.filter(profile=profile).select_related("offer"):
-        rows.setdefault(favourite.offer_id, OfferActivity(favourite.offer)).favourited = favourite.created
-    for claim in OfferClaim.objects.filter(profile=profile).select_related("offer"):
-        rows.setdefault(claim.offer_id, OfferActivity(claim.offer)).claimed = claim.created
-    for redemption in OfferRedemption.objects.filter(profile=profile).select_related("offer", "recorded_by"):
-        rows.setdefault(redemption.offer_id, OfferActivity(redemption.offer)).redemption = redemption
-
-    def latest(row: OfferActivity) -> Any:
-        moments = [
-            m for m in (row.favourited, row.claimed, row.redemption and row.redemption.redeemed_at) if m
-        ]
-        return max(moments)
-
-    return sorted(rows.values(), key=latest, reverse=True)
-
-
-class CustomerOffersTab(TabularInline):
+class CustomerOffersTab(DrawnProfileTab):
     """Read-only: offers the customer favourited, claimed or redeemed, with when."""
 
     model = OfferRedemption
-    fk_name = "profile"
-    tab = True
     verbose_name = "offer"
     verbose_name_plural = "Offers"
     template = "admin/offers/customer_offers_tab.html"
-    extra = 0
-    max_num = 0
-    can_delete = False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[OfferRedemption]:
-        # The tab draws its own table; the formset itself stays empty.
-        return super().get_queryset(request).none()
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.offer_activity = offer_activity(obj) if obj is not None else []
-        return formset
+    def tab_rows(self, profile: CustomerProfile) -> list[Any]:
+        return offer_activity(profile)
 
 
 PROFILE_TABS.append(CustomerOffersTab)

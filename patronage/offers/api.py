@@ -4,7 +4,7 @@ mobile app) and redemptions recorded by the shop. Mounted by ``patronage.managem
 import dataclasses
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -17,8 +17,8 @@ from patronage.workspace.models import Application, Environment
 
 from . import schemas
 from .imports import offer_assignments_add, offer_assignments_remove
-from .models import GalleryImage, Offer, OfferClaim, OfferFavourite, OfferRedemption, RedemptionSource
-from .selectors import normalize_email, offers_visible
+from .models import GalleryImage, Offer, RedemptionSource
+from .selectors import normalize_email, offers_visible_with_marks
 from .services import OfferInput, offer_create, offer_delete, offer_redeem, offer_update
 
 router = Router(auth=django_auth, tags=["Offers"])
@@ -190,15 +190,7 @@ def visible_offers(request: HttpRequest, filters: Query[schemas.VisibleFilter]) 
     if shop is None:
         raise NotFound(f"No shop {filters.shop!r}")
     profile = _customer(shop.environment_id, filters.customer)
-    offers = (
-        offers_visible(application=shop, email=profile.email)
-        .select_related("picture", "image_small", "image_medium", "image_big")
-        .annotate(
-            favourite=Exists(OfferFavourite.objects.filter(offer=OuterRef("pk"), profile=profile)),
-            claimed=Exists(OfferClaim.objects.filter(offer=OuterRef("pk"), profile=profile)),
-            redeemed=Exists(OfferRedemption.objects.filter(offer=OuterRef("pk"), profile=profile)),
-        )
-    )
+    offers = offers_visible_with_marks(application=shop, profile=profile)
 
     def url(image: GalleryImage) -> str:
         return request.build_absolute_uri(image.file.url)
@@ -219,9 +211,9 @@ def visible_offers(request: HttpRequest, filters: Query[schemas.VisibleFilter]) 
             "imageSmallUrl": url(o.image_small),
             "imageMediumUrl": url(o.image_medium),
             "imageBigUrl": url(o.image_big),
-            "favourite": o.favourite,  # type: ignore[attr-defined]
-            "claimed": o.claimed,  # type: ignore[attr-defined]
-            "redeemed": o.redeemed,  # type: ignore[attr-defined]
+            "favourite": o.is_favourite,  # type: ignore[attr-defined]
+            "claimed": o.is_claimed,  # type: ignore[attr-defined]
+            "redeemed": o.is_redeemed,  # type: ignore[attr-defined]
         }
         for o in offers
     ]

@@ -7,15 +7,14 @@ offers.services, which refuse an offer the customer cannot see (hidden, ended, u
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from patronage.core.errors import NotFound
 from patronage.customers.models import CustomerProfile
-from patronage.offers.models import Offer, OfferClaim, OfferFavourite
-from patronage.offers.selectors import offers_visible
+from patronage.offers.models import Offer
+from patronage.offers.selectors import offers_visible_with_marks
 from patronage.offers.services import offer_claim, offer_favourite_set
 from patronage.workspace.models import Application
 
@@ -23,19 +22,6 @@ from .views import _render, customer_page
 
 FAVOURITES = "favourites"
 GONE = "This offer is no longer available to you."
-
-
-def _offers_for(*, shop: Application, customer: CustomerProfile) -> QuerySet[Offer]:
-    """The visible offers with the customer's favourite and claim marks and pictures, in one query."""
-    mine = {"offer": OuterRef("pk"), "profile": customer}
-    return (
-        offers_visible(application=shop, email=customer.email)
-        .select_related("picture")
-        .annotate(
-            is_favourite=Exists(OfferFavourite.objects.filter(**mine)),
-            is_claimed=Exists(OfferClaim.objects.filter(**mine)),
-        )
-    )
 
 
 def _list_url(shop: Application, *, show: str = "", offer_id: int | None = None) -> str:
@@ -53,7 +39,7 @@ def _offer_name(offer_id: int) -> str:
 @customer_page
 def offer_list(request: HttpRequest, shop: Application, customer: CustomerProfile) -> HttpResponse:
     show = FAVOURITES if request.GET.get("show") == FAVOURITES else ""
-    offers = list(_offers_for(shop=shop, customer=customer))
+    offers = list(offers_visible_with_marks(application=shop, profile=customer))
     favourites = [offer for offer in offers if offer.is_favourite]  # type: ignore[attr-defined]
     context = {
         "offers": favourites if show == FAVOURITES else offers,

@@ -15,13 +15,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 from unfold.decorators import action
 from unfold.views import ChangeList
 
 from patronage.core.admin_paging import PerPageMixin
 from patronage.core.errors import DomainError
-from patronage.customers.admin import PROFILE_TABS
+from patronage.customers.admin import PROFILE_TABS, DrawnProfileTab
+from patronage.customers.models import CustomerProfile
 
 from . import selectors
 from .forms import PromoCodeGroupForm
@@ -225,36 +226,16 @@ class PromoCodeGroupAdmin(ModelAdmin):
 # --- the customer's Promo codes tab -------------------------------------------------------------------------
 
 
-class CustomerPromoCodesTab(TabularInline):
+class CustomerPromoCodesTab(DrawnProfileTab):
     """Read-only: every code issued to the customer, newest first."""
 
     model = PromoCodeIssue
-    fk_name = "profile"
-    tab = True
     verbose_name = "promo code"
     verbose_name_plural = "Promo codes"
     template = "admin/promocodes/customer_promo_codes_tab.html"
-    extra = 0
-    max_num = 0
-    can_delete = False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[PromoCodeIssue]:
-        # The tab draws its own table; the formset itself stays empty.
-        return super().get_queryset(request).none()
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.promo_code_issues = list(selectors.customer_issues(obj)) if obj is not None else []
-        return formset
+    def tab_rows(self, profile: CustomerProfile) -> list[Any]:
+        return list(selectors.customer_issues(profile))
 
 
 PROFILE_TABS.append(CustomerPromoCodesTab)
