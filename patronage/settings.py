@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "patronage.dataio",
     "patronage.offers",
     "patronage.promocodes",
+    "patronage.mailings",
     "patronage.panel",
     "patronage.ops",
 ]

@@ -8,15 +8,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.validators import URLValidator
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from PIL import Image
 
 from patronage.core import clock
+from patronage.core.audit import audit
 from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Application, Environment
@@ -105,13 +106,6 @@ def offer_redeem(
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 
 
-def _audit(actor: Any, obj: models.Model, flag: int, message: str) -> None:
-    if actor is not None and actor.pk is not None:
-        LogEntry.objects.log_actions(
-            user_id=actor.pk, queryset=[obj], action_flag=flag, change_message=message, single_object=True
-        )
-
-
 def _image_error(message: str, title: str = ValidationFailed.title) -> ValidationFailed:
     return ValidationFailed(message, details=[ErrorDetail(title=title, details=message, pointer="file")])
 
@@ -159,7 +153,7 @@ def gallery_image_upload(*, file: File, title: str = "", actor: Any = None) -> G
     row.file.save(f"{stem}.{extension}", file, save=False)
     row.width, row.height = width, height
     row.save()
-    _audit(actor, row, ADDITION, "Uploaded")
+    audit(actor, row, ADDITION, "Uploaded")
     return row
 
 
@@ -285,7 +279,7 @@ def offer_create(*, environment: Environment, data: OfferInput, actor: Any = Non
         setattr(offer, attr, getattr(data, attr))
     _save_checked(offer)
     offer.applications.set(data.applications)
-    _audit(actor, offer, ADDITION, "Created")
+    audit(actor, offer, ADDITION, "Created")
     return offer
 
 
@@ -303,7 +297,7 @@ def offer_update(*, offer: Offer, data: OfferInput, actor: Any = None) -> Offer:
     locked.updated = clock.now()
     _save_checked(locked, update_fields=[*_EDITABLE, "updated"])
     locked.applications.set(data.applications)
-    _audit(actor, locked, CHANGE, "Changed")
+    audit(actor, locked, CHANGE, "Changed")
     return locked
 
 
@@ -313,7 +307,7 @@ def offer_assignments_delete(*, offer: Offer, actor: Any = None) -> int:
     # Nothing cascades from an assignment and nothing listens to its deletion: Django sends one DELETE.
     deleted, _ = OfferAssignment.objects.filter(offer=offer).delete()
     if deleted:
-        _audit(actor, offer, CHANGE, f"Removed {deleted} assigned email{'s' if deleted != 1 else ''}")
+        audit(actor, offer, CHANGE, f"Removed {deleted} assigned email{'s' if deleted != 1 else ''}")
     return deleted
 
 
@@ -324,5 +318,5 @@ def offer_delete(*, offer: Offer, actor: Any = None) -> None:
     The assignments go in one DELETE per table (no row has dependants), however many emails there are.
     """
     if actor is not None:
-        _audit(actor, offer, DELETION, "Deleted")
+        audit(actor, offer, DELETION, "Deleted")
     offer.delete()

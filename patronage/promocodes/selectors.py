@@ -6,8 +6,10 @@ about what "active" means (not yet issued to anyone).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from patronage.customers.models import CustomerProfile
@@ -65,3 +67,37 @@ def group_name_taken(*, environment: Environment, name: str, exclude_pk: int | N
 def customer_issues(profile: CustomerProfile) -> QuerySet[PromoCodeIssue]:
     """Every code issued to the customer, newest first, with the names kept even if the group is gone."""
     return PromoCodeIssue.objects.filter(profile=profile).order_by("-created", "-id")
+
+
+def last_issued_codes(*, group_id: int, profile_ids: Sequence[int]) -> dict[int, str]:
+    """For each customer, the code most recently issued to them from the group (customers never issued
+    one are left out). One query for a whole mailing batch."""
+    latest: dict[int, str] = {}
+    issues = (
+        PromoCodeIssue.objects.filter(group_id=group_id, profile_id__in=profile_ids)
+        .order_by("profile_id", "-created", "-id")
+        .values_list("profile_id", "code")
+    )
+    if connection.vendor == "postgresql":
+        issues = issues.distinct("profile_id")
+    for profile_id, code in issues:
+        latest.setdefault(profile_id, code)
+    return latest
+
+
+def groups_by_name(environment: Environment) -> dict[str, PromoCodeGroup]:
+    """The environment's groups by folded name: how mailing templates name them."""
+    return {group.name.casefold(): group for group in PromoCodeGroup.objects.filter(environment=environment)}
+
+
+def active_counts(group_ids: Iterable[int]) -> dict[int, int]:
+    """Active (not yet issued) codes per group: what a mailing can still hand out."""
+    counts = dict.fromkeys(group_ids, 0)
+    rows = (
+        PromoCode.objects.filter(group_id__in=counts, issued_at__isnull=True)
+        .values("group_id")
+        .annotate(n=Count("id"))
+        .values_list("group_id", "n")
+    )
+    counts.update(dict(rows))
+    return counts

@@ -15,15 +15,18 @@ that is a Conflict saying so, as is a code issued to someone else.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.db import IntegrityError, connection, models, transaction
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION
+from django.db import IntegrityError, connection, transaction
 
 from patronage.core import clock
+from patronage.core.audit import audit
+from patronage.core.bulk import db_value, insert_rows
 from patronage.core.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Environment
@@ -45,13 +48,6 @@ class UploadResult:
     @property
     def summary(self) -> str:
         return f"{self.added} added, {self.duplicates} duplicate, {self.invalid} invalid"
-
-
-def _audit(actor: Any, obj: models.Model, flag: int, message: str) -> None:
-    if actor is not None and actor.pk is not None:
-        LogEntry.objects.log_actions(
-            user_id=actor.pk, queryset=[obj], action_flag=flag, change_message=message, single_object=True
-        )
 
 
 # --- groups -------------------------------------------------------------------------------------------
@@ -98,7 +94,7 @@ def promo_code_group_create(
         description=description.strip(),
     )
     _saved(group)
-    _audit(actor, group, ADDITION, "Created")
+    audit(actor, group, ADDITION, "Created")
     result = promo_codes_upload(group=group, lines=codes, actor=actor)
     return group, result
 
@@ -111,7 +107,7 @@ def promo_code_group_update(
     group.name = _checked_name(environment=group.environment, name=name, pk=group.pk)
     group.description = description.strip()
     _saved(group)
-    _audit(actor, group, CHANGE, "Changed name or description")
+    audit(actor, group, CHANGE, "Changed name or description")
     return group
 
 
@@ -127,7 +123,7 @@ def promo_code_group_delete(*, group: PromoCodeGroup, actor: Any = None) -> int:
             f"DELETE FROM {connection.ops.quote_name(PromoCode._meta.db_table)} WHERE group_id = %s",
             [group.pk],
         )
-    _audit(actor, group, DELETION, f"Deleted; the history of {kept} issued codes stays")
+    audit(actor, group, DELETION, f"Deleted; the history of {kept} issued codes stays")
     group.delete()
     return kept
 
@@ -219,7 +215,7 @@ def promo_codes_add(*, group: PromoCodeGroup, parsed: ParsedCodes, actor: Any = 
             )
         )
     if result.added and actor is not None:
-        _audit(actor, group, CHANGE, f"Uploaded codes: {result.summary}")
+        audit(actor, group, CHANGE, f"Uploaded codes: {result.summary}")
     return result
 
 
@@ -249,3 +245,91 @@ def promo_code_redeem(*, environment: Environment, code: str, profile: CustomerP
     if promo.issued_at is None:
         raise Conflict(f"Promo code {code} was not issued to anyone yet: only an issued code can be redeemed")
     raise Conflict(f"Promo code {code} was issued to another customer: only they can redeem it")
+
+
+# --- issuing ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reserved:
+    code_id: int
+    code: str
+
+
+def promo_codes_reserve(
+    *, group_id: int, profile_ids: Sequence[int], now: dt.datetime
+) -> dict[int, Reserved]:
+    """Issue the group's next active codes (upload order) to these customers, one each, in the order given;
+    fewer when the group runs out. Returns what each customer got.
+
+    Runs inside the caller's transaction (its issues are recorded with :func:`promo_code_issues_record`
+    in the same one). Concurrent reservations never take the same code: on PostgreSQL each locks the codes
+    it picks and skips codes another has locked (``FOR UPDATE SKIP LOCKED``), and the UPDATE re-checks that
+    the code is still active; SQLite runs one writer at a time (IMMEDIATE transactions).
+    """
+    if not profile_ids:
+        return {}
+    table = connection.ops.quote_name(PromoCode._meta.db_table)
+    when = db_value(PromoCode, "issued_at", now)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""WITH picked AS (
+                    SELECT id FROM {table} WHERE group_id = %s AND issued_at IS NULL
+                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+                ), numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM picked),
+                wanted AS (SELECT * FROM unnest(%s::bigint[]) WITH ORDINALITY AS w(profile_id, n))
+                UPDATE {table} AS c SET issued_to_id = wanted.profile_id, issued_at = %s
+                FROM numbered JOIN wanted USING (n)
+                WHERE c.id = numbered.id AND c.issued_at IS NULL
+                RETURNING c.issued_to_id, c.id, c.code""",
+                [group_id, len(profile_ids), list(profile_ids), when],
+            )
+            return {profile_id: Reserved(code_id, code) for profile_id, code_id, code in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT id, code FROM {table} WHERE group_id = %s AND issued_at IS NULL ORDER BY id LIMIT %s",
+            [group_id, len(profile_ids)],
+        )
+        picked = cursor.fetchall()
+        cursor.executemany(
+            f"UPDATE {table} SET issued_to_id = %s, issued_at = %s WHERE id = %s AND issued_at IS NULL",
+            [
+                (profile_id, when, code_id)
+                for profile_id, (code_id, _) in zip(profile_ids, picked, strict=False)
+            ],
+        )
+        return {
+            profile_id: Reserved(code_id, code)
+            for profile_id, (code_id, code) in zip(profile_ids, picked, strict=False)
+        }
+
+
+def promo_codes_release(*, code_ids: Sequence[int]) -> None:
+    """Make codes reserved in this transaction active again (the message that would show them is not
+    sent). Codes that were redeemed meanwhile cannot be: they stay issued."""
+    if code_ids:
+        PromoCode.objects.filter(pk__in=code_ids, redeemed_at__isnull=True).update(
+            issued_to=None, issued_at=None
+        )
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    profile_id: int
+    code_id: int | None
+    code: str
+    group_id: int
+    group_name: str
+    kind: str
+    mailing_id: int | None
+
+
+def promo_code_issues_record(*, issues: Sequence[IssueRow], now: dt.datetime) -> None:
+    """Record issues in one statement (a mailing's batch records thousands)."""
+    created = db_value(PromoCodeIssue, "created", now)
+    insert_rows(
+        PromoCodeIssue,
+        ["profile", "promo_code", "code", "group", "group_name", "kind", "mailing_id", "created"],
+        [
+            (i.profile_id, i.code_id, i.code, i.group_id, i.group_name, i.kind, i.mailing_id, created)
+            for i in issues
+        ],
+    )

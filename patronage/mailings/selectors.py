@@ -1,0 +1,133 @@
+"""Reads of mailings: who a mailing reaches, how far a send has got, and what it needs of each group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
+
+from patronage.customers.models import CustomerProfile
+from patronage.promocodes.models import PromoCodeGroup
+from patronage.promocodes.selectors import active_counts, groups_by_name
+
+from . import templating
+from .models import Mailing, MailingDelivery, MailingListEmail
+
+Status = MailingDelivery.Status
+
+
+def audience_profiles(mailing: Mailing) -> QuerySet[CustomerProfile]:
+    """The customers a mailing addresses, consenting or not (those without consent are recorded as
+    skipped, except for the "all with consent" audience, where they are simply not part of it)."""
+    profiles = CustomerProfile.objects.filter(environment_id=mailing.environment_id, email__isnull=False)
+    profiles = profiles.exclude(email="")
+    if mailing.audience == Mailing.Audience.CONSENTING:
+        return profiles.filter(accepts_marketing=True)
+    if mailing.audience == Mailing.Audience.GROUP:
+        return profiles.filter(group_id=mailing.customer_group_id)
+    listed = MailingListEmail.objects.filter(mailing_id=mailing.pk, email=Lower(OuterRef("email")))
+    return profiles.filter(Exists(listed))
+
+
+def unmatched_list_emails(mailing: Mailing) -> QuerySet[MailingListEmail]:
+    """Addresses of an uploaded list that belong to no customer of the environment."""
+    customers = CustomerProfile.objects.annotate(folded=Lower("email")).filter(
+        environment_id=mailing.environment_id, folded=OuterRef("email")
+    )
+    return MailingListEmail.objects.filter(mailing_id=mailing.pk).exclude(Exists(customers))
+
+
+def audience_size(mailing: Mailing) -> int:
+    """How many customers would be mailed (consenting), before the send fixes the list."""
+    return audience_profiles(mailing).filter(accepts_marketing=True).count()
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    status_label: str
+    total: int
+    counts: dict[str, int]
+    last_error: str
+
+    @property
+    def prepared(self) -> int:
+        return self.total - self.counts.get(Status.PENDING, 0)
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.get(s, 0) for s in (Status.SENT, Status.FAILED, Status.SKIPPED))
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.done / self.total)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "status_label": self.status_label,
+            "finished": self.status == Mailing.Status.SENT,
+            "total": self.total,
+            "prepared": self.prepared,
+            "done": self.done,
+            "percent": self.percent,
+            "last_error": self.last_error,
+            **{status.value: self.counts.get(status, 0) for status in Status},
+        }
+
+
+def mailing_progress(mailing: Mailing) -> Progress:
+    rows = (
+        MailingDelivery.objects.filter(mailing_id=mailing.pk)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    counts = dict(rows)
+    return Progress(
+        status=mailing.status,
+        status_label=mailing.get_status_display(),
+        total=sum(counts.values()),
+        counts=counts,
+        last_error=mailing.last_error,
+    )
+
+
+@dataclass(frozen=True)
+class GroupNeed:
+    group: PromoCodeGroup
+    needed: int
+    active: int
+
+    @property
+    def enough(self) -> bool:
+        return self.active >= self.needed
+
+    def refusal(self) -> str:
+        return (
+            f"Group “{self.group.name}” has {self.active:,} active codes, this mailing needs {self.needed:,}"
+        )
+
+
+def group_needs(mailing: Mailing, recipients: int) -> list[GroupNeed]:
+    """Per group the templates issue from (``promocode``): the codes ``recipients`` messages need at
+    most (one each) beside the group's active balance."""
+    analysis = templating.analyse(mailing.templates)
+    groups = groups_by_name(mailing.environment)
+    used = [groups[name] for name in analysis.groups(templating.INITIAL) if name in groups]
+    active = active_counts(group.pk for group in used)
+    return [GroupNeed(group, recipients, active[group.pk]) for group in used]
+
+
+def deliveries(mailing: Mailing) -> QuerySet[MailingDelivery]:
+    return MailingDelivery.objects.filter(mailing=mailing).order_by("id")
+
+
+def customer_deliveries(profile: CustomerProfile) -> QuerySet[MailingDelivery]:
+    return (
+        MailingDelivery.objects.filter(profile=profile)
+        .select_related("mailing")
+        .order_by("-id")
+        .exclude(Q(status=Status.PENDING))
+    )
