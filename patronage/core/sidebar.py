@@ -47,6 +47,7 @@ _NAVIGATION = [
         "title": "Promo codes",
         "items": [_item("Groups of promo codes", "confirmation_number", "promocodes", "promocodegroup")],
     },
+    {"title": "Mailings", "items": [_item("Mailings", "mail", "mailings", "mailing")]},
     {"title": "Import/Export", "items": [_item("Imports", "upload_file", "dataio", "importjob")]},
     {
         "title": "Workspace",

@@ -60,6 +60,7 @@ class Mailing(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        permissions = [("send_mailing", "Can start and resume the sending of mailings")]
 
     def __str__(self) -> str:
         return self.name

@@ -131,3 +131,7 @@ def customer_deliveries(profile: CustomerProfile) -> QuerySet[MailingDelivery]:
         .order_by("-id")
         .exclude(Q(status=Status.PENDING))
     )
+
+
+def mailing_names(ids: set[int]) -> dict[int, str]:
+    return dict(Mailing.objects.filter(pk__in=ids).values_list("id", "name"))

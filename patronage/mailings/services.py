@@ -116,7 +116,8 @@ def parse_email_list(lines: Iterable[str]) -> list[tuple[int, str]]:
     return [(line, email) for email, line in seen.items()]
 
 
-def _checked(environment: Environment, data: MailingInput) -> None:
+def mailing_check(environment: Environment, data: MailingInput) -> None:
+    """Every problem of a draft (name, sender, subject, bodies, group, templates), reported at once."""
     problems = ErrorCollector()
     if not data.name.strip():
         problems.add("A mailing needs a name", pointer="name")
@@ -151,7 +152,7 @@ def mailing_save(
         raise InvalidStateTransition(
             f"Mailing “{mailing}” is {mailing.get_status_display().lower()}: only drafts change"
         )
-    _checked(environment, data)
+    mailing_check(environment, data)
     emails = parse_email_list(data.email_list[1]) if data.email_list else None
     if (
         data.audience == Mailing.Audience.EMAIL_LIST

@@ -235,7 +235,7 @@ class CustomerPromoCodesTab(DrawnProfileTab):
     template = "admin/promocodes/customer_promo_codes_tab.html"
 
     def tab_rows(self, profile: CustomerProfile) -> list[Any]:
-        return list(selectors.customer_issues(profile))
+        return selectors.customer_issues(profile)
 
 
 PROFILE_TABS.append(CustomerPromoCodesTab)

@@ -6,7 +6,7 @@ about what "active" means (not yet issued to anyone).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
@@ -64,9 +64,22 @@ def group_name_taken(*, environment: Environment, name: str, exclude_pk: int | N
     return others.exists()
 
 
-def customer_issues(profile: CustomerProfile) -> QuerySet[PromoCodeIssue]:
-    """Every code issued to the customer, newest first, with the names kept even if the group is gone."""
-    return PromoCodeIssue.objects.filter(profile=profile).order_by("-created", "-id")
+# Issues name their mailing by id (mailings depend on promo codes, not the other way round); the mailings
+# app registers here how to turn ids into names.
+MAILING_NAMES: list[Callable[[set[int]], dict[int, str]]] = []
+
+
+def customer_issues(profile: CustomerProfile) -> list[PromoCodeIssue]:
+    """Every code issued to the customer, newest first, with the names kept even if the group is gone,
+    and ``mailing_name`` set where a mailing issued it (and still exists)."""
+    issues = list(PromoCodeIssue.objects.filter(profile=profile).order_by("-created", "-id"))
+    ids = {issue.mailing_id for issue in issues if issue.mailing_id is not None}
+    names: dict[int, str] = {}
+    for resolve in MAILING_NAMES if ids else []:
+        names.update(resolve(ids))
+    for issue in issues:
+        issue.mailing_name = names.get(issue.mailing_id or 0, "")  # type: ignore[attr-defined]
+    return issues
 
 
 def last_issued_codes(*, group_id: int, profile_ids: Sequence[int]) -> dict[int, str]:
@@ -101,3 +114,8 @@ def active_counts(group_ids: Iterable[int]) -> dict[int, int]:
     )
     counts.update(dict(rows))
     return counts
+
+
+def mailing_issues(*, mailing_id: int, profile_id: int | None) -> QuerySet[PromoCodeIssue]:
+    """The codes one mailing's message put in front of one customer."""
+    return PromoCodeIssue.objects.filter(mailing_id=mailing_id, profile_id=profile_id).order_by("id")
