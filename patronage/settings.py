@@ -170,6 +170,9 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+# Where the file backend (`patronage run`'s default when no EMAIL_HOST is given) writes outgoing mail.
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
+PATRONAGE_EMAIL_LIST_MAX_BYTES = int(os.environ.get("PATRONAGE_EMAIL_LIST_MAX_BYTES", str(50 * 1024 * 1024)))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patronage <noreply@localhost>")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -16,8 +16,11 @@ from PIL import Image
 from patronage.core import clock
 from patronage.customer_sessions.models import CartItem, CustomerSession, SessionState
 from patronage.customers.models import CustomerGroup, CustomerProfile, birth_md_of
+from patronage.mailings.models import Mailing
+from patronage.mailings.services import MailingInput, mailing_save
 from patronage.offers.models import GalleryImage, LinkType, Offer, OfferAssignment, OfferType
 from patronage.offers.services import OfferInput, gallery_image_upload, offer_create
+from patronage.promocodes.services import promo_code_group_create
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
 
@@ -292,3 +295,42 @@ def demo_panel_customer() -> tuple[str, str]:
     profile.set_password(password)
     profile.save(update_fields=["password"])
     return profile.email, password
+
+
+DEMO_MAILING_HTML = """<h1>Welcome, {{ client.first_name }}!</h1>
+<p>Thank you for shopping with us. Here is 10% off your next order:</p>
+<p style="font-size: 1.5em"><strong>{{ client.promocode('Welcome 10%') }}</strong></p>
+{% if client.orders > 3 %}
+<p>You are one of our regulars: thank you for {{ client.orders }} orders.</p>
+{% endif %}
+"""
+DEMO_MAILING_TEXT = """Welcome, {{ client.first_name }}!
+
+Here is 10% off your next order: {{ client.promocode('Welcome 10%') }}
+"""
+
+
+def demo_mailing() -> Mailing:
+    """A group of demo codes (enough for every consenting demo customer) and a draft mailing issuing them."""
+    environment = demo_applications()[0].environment
+    consenting = CustomerProfile.objects.filter(environment=environment, accepts_marketing=True).count()
+    rng = random.Random(11)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    codes = {"WELCOME-" + "".join(rng.choices(alphabet, k=8)) for _ in range(consenting + 500)}
+    promo_code_group_create(
+        environment=environment,
+        name="Welcome 10%",
+        description="Demo codes: 10% off the next order",
+        codes=sorted(codes),
+    )
+    return mailing_save(
+        environment=environment,
+        data=MailingInput(
+            name="Welcome mailing",
+            sender="Demo Shop <news@shop.example>",
+            subject="{{ client.first_name }}, 10% off your next order",
+            html_body=DEMO_MAILING_HTML,
+            text_body=DEMO_MAILING_TEXT,
+            audience=Mailing.Audience.CONSENTING,
+        ),
+    )

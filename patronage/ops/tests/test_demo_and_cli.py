@@ -7,12 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db.models import Sum
 
 from patronage.customer_sessions.models import CustomerSession
 from patronage.customers.models import CustomerProfile
 from patronage.offers.selectors import offers_visible
-from patronage.ops.demo import demo_load, demo_offers, demo_panel_customer
+from patronage.mailings.models import Mailing, MailingDelivery
+from patronage.ops.demo import demo_load, demo_mailing, demo_offers, demo_panel_customer
 from patronage.workspace.models import Application
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +60,8 @@ def test_demo_customers_have_groups_and_one_can_sign_in_to_the_panel(settings: A
 
 
 @pytest.mark.parametrize(
-    "verb", ["apikey", "demo", "run", "serve", "worker", "bootstrap", "migrate", "import", "export"]
+    "verb",
+    ["apikey", "demo", "run", "serve", "worker", "bootstrap", "migrate", "import", "export", "mailing"],
 )
 def test_every_verb_has_help(verb: str) -> None:
     result = subprocess.run(
@@ -70,3 +73,26 @@ def test_every_verb_has_help(verb: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_the_demo_mailing_sends_without_an_smtp_server(settings: Any, tmp_path: Any) -> None:
+    # given: the demo data and `patronage run`'s mail setting when no EMAIL_HOST is given
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "outbox")
+    demo_load(customers=40)
+    mailing = demo_mailing()
+    consenting = CustomerProfile.objects.filter(
+        environment=mailing.environment, accepts_marketing=True, email__isnull=False
+    ).count()
+    # when: it is sent from the command line
+    call_command("mailing", "send", str(mailing.pk))
+    # then: every consenting customer has a message with their own code, kept for the back office
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.SENT
+    sent = MailingDelivery.objects.filter(mailing=mailing, status=MailingDelivery.Status.SENT)
+    assert sent.count() == consenting > 0
+    codes = [html.split("<strong>")[1].split("</strong>")[0] for html in sent.values_list("html", flat=True)]
+    assert len(set(codes)) == consenting and all(code.startswith("WELCOME-") for code in codes)
+    # and the messages were written to the outbox folder instead of an SMTP server
+    outbox = "".join(path.read_text() for path in (tmp_path / "outbox").iterdir())
+    assert outbox.count("X-Patronage-Mailing:") == consenting

@@ -4,10 +4,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from patronage.core.errors import DomainError
+from patronage.core.progress import cli_progress
 from patronage.dataio.models import ImportJob
 from patronage.dataio.registry import importer_get, importers
 from patronage.dataio.selectors import import_problems
@@ -16,21 +15,6 @@ from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
 SHOW_PROBLEMS = 50
-PLAIN_PROGRESS_SECONDS = 1.0
-
-
-class PlainProgress:
-    """Progress as a line a second, for logs and pipes (a bar only makes sense on a terminal)."""
-
-    def __init__(self, write: Any) -> None:
-        self.write = write
-        self.last = 0.0
-
-    def __call__(self, *, phase: str, rows: int, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self.last >= PLAIN_PROGRESS_SECONDS:
-            self.last = now
-            self.write(f"{phase}: {rows:,} rows, {fraction:.0%}")
 
 
 class Command(BaseCommand):
@@ -87,27 +71,8 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message, returncode=2) from exc
         started = time.monotonic()
-        with path.open("rb") as source:
-            if sys.stderr.isatty():
-                columns = [
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    TaskProgressColumn(),
-                    TextColumn("{task.fields[rows]:,} rows"),
-                    TimeElapsedColumn(),
-                ]
-                with Progress(*columns, console=Console(stderr=True)) as bar:
-                    task = bar.add_task("Starting", total=1.0, rows=0)
-
-                    def show(*, phase: str, rows: int, fraction: float) -> None:
-                        bar.update(task, description=phase, completed=fraction, rows=rows)
-
-                    outcome = import_job_run(job=job, source=source, listener=show)
-                    bar.update(task, completed=1.0)
-            else:
-                outcome = import_job_run(
-                    job=job, source=source, listener=PlainProgress(lambda text: self.stderr.write(text))
-                )
+        with path.open("rb") as source, cli_progress(self.stderr.write) as listener:
+            outcome = import_job_run(job=job, source=source, listener=listener)
         seconds = time.monotonic() - started
         job.refresh_from_db()
         self._report(job, outcome.notes, seconds)

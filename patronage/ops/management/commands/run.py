@@ -4,6 +4,7 @@ import subprocess
 import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -19,6 +20,11 @@ class Command(BaseCommand):
         call_command("createcachetable", verbosity=0)
         call_command("bootstrap")
         port = options["port"]
+        if "EMAIL_BACKEND" not in os.environ and "EMAIL_HOST" not in os.environ:
+            # No SMTP server to talk to on a fresh machine: the worker writes mail to files instead, and the
+            # back office shows every recipient's message either way.
+            os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+            self.stdout.write(f"Email: written to {settings.EMAIL_FILE_PATH} (set EMAIL_HOST for SMTP)")
         worker = subprocess.Popen([sys.executable, "-m", "patronage.cli", "worker"])
         # A plain `kill` must also stop the worker, not only Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
