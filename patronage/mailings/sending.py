@@ -55,6 +55,7 @@ INTERRUPTED = (
     "(it may have arrived)"
 )
 OUT_OF_CODES = "Group “{group}” ran out of active codes"
+CUSTOMER_GONE = "The customer was deleted after the send started"
 
 
 class LeaseLost(Exception):
@@ -209,6 +210,9 @@ def _prepare_batch(mailing: Mailing, plan: _Plan, owner: str) -> tuple[int, int]
             return 0, 0
         skipped: dict[int, str] = {}  # delivery id -> why
         profile_of = {row[0]: row[1] for row in rows}
+        # A customer deleted since the start leaves the delivery without a profile: no one to issue a code
+        # to or to record it for (an issue needs its customer).
+        skipped.update({d: CUSTOMER_GONE for d, profile_id in profile_of.items() if profile_id is None})
         for name in plan.missing:
             skipped.update(dict.fromkeys(profile_of, f"Group “{name}” no longer exists"))
         # Reserve group by group; a recipient missing a code of any group is skipped.
@@ -346,21 +350,25 @@ class _Deliverer:
         )
 
     def run(self) -> None:
+        chunk = self._ready(0)
+        if not chunk:
+            # Everyone was skipped or already has an outcome: the SMTP server is not needed, and being
+            # down must not leave an error on a mailing that is finished.
+            return
         try:
             self.backend.open()
         except (OSError, smtplib.SMTPException) as exc:
             self.outcome.stopped = f"Cannot reach the SMTP server: {_smtp_reason(exc)}"
             return
         try:
-            after = 0
-            while chunk := self._ready(after):
+            while chunk:
                 for delivery_id, email, subject, html, text in chunk:
-                    after = delivery_id
                     self._renew()
                     if not _execute(self.claim_sql, [Status.SENDING, delivery_id, Status.READY]):
                         continue  # another sender got it
                     if not self._send_one(delivery_id, _message(self.mailing, subject, html, text, email)):
                         return
+                chunk = self._ready(chunk[-1][0])
         finally:
             self.backend.close()
 

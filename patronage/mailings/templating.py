@@ -77,7 +77,8 @@ class Client:
     ) -> None:
         self.integration_id = integration_id
         self.name = name
-        self.first_name = name.split(" ", 1)[0] if name else ""
+        words = name.split()  # any whitespace, leading spaces too: "Dear ," is what a customer notices
+        self.first_name = words[0] if words else ""
         self.email = email
         self.phone = phone
         self.birth_date = birth_date
@@ -121,11 +122,27 @@ def fold(group_name: str) -> str:
     return group_name.strip().casefold()
 
 
+_CLIENT_NAMES = frozenset((*CLIENT_FIELDS, *MACROS))
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, Client):
-            return attr in CLIENT_FIELDS or attr in MACROS
+            return attr in _CLIENT_NAMES
         return bool(super().is_safe_attribute(obj, attr, value))
+
+    # Jinja renders a name a client lacks as an empty string. Nothing but the allow-list exists on a client,
+    # so a misspelt field reached where the static check cannot see it (a loop variable, ``|attr``,
+    # ``'{0.x}'.format(client)``) must fail the trial render, not print nothing for every customer.
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Client) and attribute not in _CLIENT_NAMES:
+            return self.unsafe_undefined(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Client) and argument not in _CLIENT_NAMES:
+            return self.unsafe_undefined(obj, str(argument))
+        return super().getitem(obj, argument)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # Jinja's default renders a refused attribute as an empty string; a refusal must be an error.
@@ -183,48 +200,98 @@ class Analysis:
         return list(seen)
 
 
-def _column(source: str, line: int | None, *needles: str) -> int | None:
+# Jinja's line breaks; ``str.splitlines`` also breaks at U+2028, form feeds and the like, which would shift
+# every later line of a template pasted from a word processor.
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+
+
+def _column(source: str, line: int | None, *patterns: str) -> int | None:
+    """The column of the first of ``patterns`` (regular expressions) found on ``line``. Jinja's nodes know
+    their line only, so the column is searched for; a match inside a tag wins over the same word in the
+    text around it ("Your request: {{ request }}")."""
     if not line:
         return None
-    lines = source.splitlines()
+    lines = _NEWLINE.split(source)
     if line > len(lines):
         return None
-    for needle in needles:
-        found = lines[line - 1].find(needle)
-        if found >= 0:
-            return found + 1
+    text = lines[line - 1]
+    tags = [match.span() for match in _TAG.finditer(text)]
+    for pattern in patterns:
+        found = [match.start() for match in re.finditer(pattern, text)]
+        inside = [start for start in found if any(begin <= start < end for begin, end in tags)]
+        if found:
+            return (inside or found)[0] + 1
     return None
 
 
-def _is_client(node: nodes.Node) -> bool:
+def _word(name: str) -> str:
+    """A pattern for ``name`` as a whole word (``promocode`` is not found in ``last_promocode``)."""
+    return rf"(?<!\w){re.escape(name)}(?!\w)"
+
+
+def _is_client(node: nodes.Node | None) -> bool:
     return isinstance(node, nodes.Name) and node.name == "client"
+
+
+def _read_name(node: nodes.Node) -> str | None:
+    """The name ``node`` reads of an object, written as ``x.name``, ``x['name']`` or ``x|attr('name')``."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem):
+        argument = node.arg
+    elif isinstance(node, nodes.Filter) and node.name == "attr" and len(node.args) == 1:
+        argument = node.args[0]
+    else:
+        return None
+    if isinstance(argument, nodes.Const) and isinstance(argument.value, str):
+        return argument.value
+    return None
+
+
+def _client_member(node: nodes.Node) -> str | None:
+    """The name ``node`` reads of ``client``."""
+    return _read_name(node) if _is_client(getattr(node, "node", None)) else None
 
 
 def _walk(part: str, source: str, tree: nodes.Template, analysis: Analysis) -> None:
     def problem(line: int | None, message: str, *needles: str) -> None:
         analysis.problems.append(TemplateProblem(part, line, _column(source, line, *needles), message))
 
-    allowed = set(CLIENT_FIELDS) | set(MACROS)
-    for name in sorted(find_undeclared_variables(tree) - {"client"}):
+    undeclared = find_undeclared_variables(tree) - {"client"}
+    # Jinja declares ``self`` (the template's blocks) itself; a mailing has no use for it.
+    if any(node.name == "self" and node.ctx == "load" for node in tree.find_all(nodes.Name)):
+        undeclared.add("self")
+    for name in sorted(undeclared):
         first = next(node for node in tree.find_all(nodes.Name) if node.name == name)
-        problem(first.lineno, f"unknown variable {name!r}; templates see only 'client'", name)
+        message = f"unknown variable {name!r}; templates see only 'client'"
+        problem(first.lineno, message, rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    # A macro the analysis does not see called gets no code reserved in a send and prints nothing.
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
     node: Any
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
-        if isinstance(attr, str) and attr.startswith("_"):
-            problem(node.lineno, f"access to the private attribute {attr!r} is not allowed", attr)
-        elif _is_client(node.node) and isinstance(attr, str) and attr not in allowed:
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        attr = _read_name(node)
+        member = _client_member(node)
+        if attr is not None and attr.startswith("_"):
+            problem(node.lineno, f"access to the private attribute {attr!r} is not allowed", _word(attr))
+        elif member is not None and member not in _CLIENT_NAMES:
             problem(
                 node.lineno,
-                f"unknown field client.{attr}; a client has {', '.join(CLIENT_FIELDS)}",
-                f".{attr}",
-                attr,
+                f"unknown field client.{member}; a client has {', '.join(CLIENT_FIELDS)}",
+                rf"\.{re.escape(member)}(?!\w)",
+                _word(member),
+            )
+        elif member in MACROS and id(node) not in called:
+            problem(
+                node.lineno,
+                f"client.{member} must be called with a group name in single quotes, "
+                f"e.g. client.{member}('Summer sale')",
+                _word(member),
             )
     for call in tree.find_all(nodes.Call):
-        target = call.node
-        if not (isinstance(target, nodes.Getattr) and _is_client(target.node) and target.attr in MACROS):
+        macro = _client_member(call.node)
+        if macro not in MACROS:
             continue
-        macro = target.attr
         argument = call.args[0] if len(call.args) == 1 else None
         if (
             call.kwargs
@@ -236,10 +303,11 @@ def _walk(part: str, source: str, tree: nodes.Template, analysis: Analysis) -> N
             problem(
                 call.lineno,
                 f"client.{macro} takes one group name in single quotes, e.g. 'Summer sale'",
-                macro,
+                _word(macro),
             )
             continue
-        column = _column(source, call.lineno, f"{macro}(")
+        written = rf"{_word(macro)}\W*?(['\"]){re.escape(argument.value)}\1"
+        column = _column(source, call.lineno, written, _word(macro))
         analysis.calls.append(MacroCall(macro, argument.value, part, call.lineno, column))
 
 
@@ -247,15 +315,31 @@ def analyse(templates: Mapping[str, str]) -> Analysis:
     """Parse each part (``subject``, ``html_body``, ``text_body``) and collect problems and macro calls."""
     analysis = Analysis()
     for part, source in templates.items():
+        # Unknown filters and tests ({{ x|uper }}) are found only when the tree is compiled, which the
+        # walk does to find undeclared names: they are syntax errors too, not a crash of the check.
         try:
-            tree = environment_for(part).parse(source)
+            _walk(part, source, environment_for(part).parse(source), analysis)
         except TemplateSyntaxError as exc:
-            analysis.problems.append(
-                TemplateProblem(part, exc.lineno, None, f"syntax error: {exc.message or exc}")
-            )
-            continue
-        _walk(part, source, tree, analysis)
+            analysis.problems.append(_syntax_problem(part, exc))
     return analysis
+
+
+def _syntax_problem(part: str, exc: TemplateSyntaxError) -> TemplateProblem:
+    return TemplateProblem(part, exc.lineno, None, f"syntax error: {exc.message or exc}")
+
+
+class _TrialCodes(dict[str, str]):
+    """The codes of a trial render. A send reserves codes only for the groups the analysis saw named in
+    quotes; a macro reaching any other group (``client|attr('promocode')``, a name built at render time)
+    would print nothing for every customer, so the trial fails instead."""
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            raise LookupError(
+                f"the promo-code group {key!r} is not named in quotes in a direct call; "
+                "write it as client.promocode('Group name')"
+            )
+        return super().get(key, default)
 
 
 def check(
@@ -278,7 +362,17 @@ def check(
     if analysis.problems:
         return analysis
     client = sample or Client(name="Sample Customer", email="sample@example.com")
-    client.codes = {fold(call.group): "SAMPLECODE" for call in analysis.calls if call.macro == INITIAL}
+    last_codes = dict(client.last_codes)  # a plain copy: the sample may come from an earlier check
+    client.codes = _TrialCodes(
+        {fold(call.group): "SAMPLECODE" for call in analysis.calls if call.macro == INITIAL}
+    )
+    client.last_codes = _TrialCodes(
+        {
+            fold(call.group): last_codes.get(fold(call.group), "")
+            for call in analysis.calls
+            if call.macro == REPEAT
+        }
+    )
     for part, source in templates.items():
         try:
             render(compile_part(part, source), client)
@@ -301,8 +395,12 @@ class CompiledPart:
 
 
 def compile_part(part: str, source: str) -> CompiledPart:
-    environment = environment_for(part)
-    return CompiledPart(part, source, environment.from_string(source))
+    """Raises :class:`RenderFailed` for a template that does not compile, as rendering would."""
+    try:
+        template = environment_for(part).from_string(source)
+    except TemplateSyntaxError as exc:
+        raise RenderFailed(_syntax_problem(part, exc)) from exc
+    return CompiledPart(part, source, template)
 
 
 def _template_line(part: CompiledPart, error: BaseException) -> int | None:

@@ -8,6 +8,10 @@ the server and starts each test with an empty mailbox::
         ...
         (mail,) = smtp_server.wait_for(1)
         assert "reset" in mail.text
+
+Opt-in for tests of what goes wrong: ``smtp_server.refuse(address)`` makes the server answer ``RCPT TO``
+for that address with a permanent error, as a real server does for an unknown mailbox; ``on_message`` is
+called (in the server's thread) with each message as it arrives, before the server answers it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import email.policy
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -74,12 +78,21 @@ class SmtpServer:
     host: str
     port: int
     messages: list[ReceivedMail] = field(default_factory=list)
+    # Lower-case address -> the reply its RCPT TO gets instead of "250 OK".
+    refused: dict[str, str] = field(default_factory=dict)
+    on_message: Callable[[ReceivedMail], None] | None = None
     _arrived: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 Mailbox unavailable") -> None:
+        """Answer ``RCPT TO:<address>`` with ``reply`` (a permanent failure unless told otherwise)."""
+        self.refused[address.lower()] = reply
 
     def _receive(self, mail: ReceivedMail) -> None:
         with self._arrived:
             self.messages.append(mail)
             self._arrived.notify_all()
+        if self.on_message is not None:
+            self.on_message(mail)
 
     def wait_for(self, count: int = 1, *, timeout: float = 5.0) -> list[ReceivedMail]:
         """The first ``count`` messages, waiting for senders in other threads (a worker, a live server)."""
@@ -105,6 +118,17 @@ class SmtpServer:
 class _Handler:
     def __init__(self) -> None:
         self.server: SmtpServer | None = None
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        refusal = self.server.refused.get(address.lower()) if self.server is not None else None
+        if refusal:
+            return refusal
+        # A handler that answers RCPT keeps the envelope itself (aiosmtpd's default does this).
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)

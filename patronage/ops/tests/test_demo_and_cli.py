@@ -12,8 +12,8 @@ from django.db.models import Sum
 
 from patronage.customer_sessions.models import CustomerSession
 from patronage.customers.models import CustomerProfile
-from patronage.offers.selectors import offers_visible
 from patronage.mailings.models import Mailing, MailingDelivery
+from patronage.offers.selectors import offers_visible
 from patronage.ops.demo import demo_load, demo_mailing, demo_offers, demo_panel_customer
 from patronage.workspace.models import Application
 
