@@ -28,6 +28,13 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _one_mailing_connection(settings: Any) -> None:
+    # Extra SMTP connections are threads with their own database connections, which cannot see a test's
+    # uncommitted rows; tests with committed data (transaction=True) opt in to more.
+    settings.PATRONAGE_MAILING_CONNECTIONS = 1
+
+
 @pytest.fixture
 def live_app(db: None) -> Application:
     return make_application(environment=Environment.LIVE, slug="live-shop")

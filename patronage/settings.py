@@ -172,6 +172,8 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 # Where the file backend (`patronage run`'s default when no EMAIL_HOST is given) writes outgoing mail.
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
+# SMTP connections a mailing's sender uses at once (each its own thread and database connection).
+PATRONAGE_MAILING_CONNECTIONS = int(os.environ.get("PATRONAGE_MAILING_CONNECTIONS", "3"))
 PATRONAGE_EMAIL_LIST_MAX_BYTES = int(os.environ.get("PATRONAGE_EMAIL_LIST_MAX_BYTES", str(50 * 1024 * 1024)))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patronage <noreply@localhost>")
 

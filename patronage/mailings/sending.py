@@ -7,10 +7,10 @@ record the issues and store each rendered message on its delivery. A crash in be
 after the commit the codes are the recipients' and never reserved again.
 
 Delivering is at most once per recipient: a delivery is claimed (``ready -> sending``, committed) before its
-SMTP conversation and marked ``sent``/``failed`` right after. A sender that dies leaves at most the one
-message it was handing over in ``sending``; the next sender marks it failed ("interrupted") instead of
-sending a second copy. Both steps are one statement each, prepared once: per message they cost a fraction of
-the SMTP conversation itself, which is per message anyway.
+SMTP conversation and marked ``sent``/``failed`` in the same transaction that claims the next one. A sender
+that dies leaves at most the one message it was handing over in ``sending``; the next sender marks it failed
+("interrupted") instead of sending a second copy. That is one commit per message: a fraction of the SMTP
+conversation, which is per message anyway.
 
 One sender per mailing at a time: a lease on the mailing row, renewed as it works. A sender that stops
 renewing (a crash, a kill) loses it after ``LEASE``; ``resume_stalled`` (run by every worker) and the back
@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import smtplib
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 
@@ -56,6 +59,7 @@ INTERRUPTED = (
 )
 OUT_OF_CODES = "Group “{group}” ran out of active codes"
 CUSTOMER_GONE = "The customer was deleted after the send started"
+CONSENT_WITHDRAWN = "No marketing consent (withdrawn after the send started)"
 
 
 class LeaseLost(Exception):
@@ -129,6 +133,8 @@ class _Plan:
     initial: list[PromoCodeGroup]
     repeat: list[PromoCodeGroup]
     missing: list[str] = field(default_factory=list)  # groups deleted since the draft was checked
+    # Per group, the highest code id this send reserved: where the next batch's reservation starts.
+    after: dict[int, int] = field(default_factory=dict)
 
 
 def _plan(mailing: Mailing) -> _Plan:
@@ -158,6 +164,7 @@ _RECIPIENT_FIELDS = (
     "profile__total_sales",
     "profile__created",
     "profile__attributes",
+    "profile__accepts_marketing",  # read again: consent withdrawn after the start is honoured
 )
 
 
@@ -184,6 +191,7 @@ def _client(row: tuple[Any, ...]) -> templating.Client:
         sales,
         created,
         attributes,
+        _,
     ) = row
     return templating.Client(
         integration_id=integration_id or "",
@@ -213,13 +221,22 @@ def _prepare_batch(mailing: Mailing, plan: _Plan, owner: str) -> tuple[int, int]
         # A customer deleted since the start leaves the delivery without a profile: no one to issue a code
         # to or to record it for (an issue needs its customer).
         skipped.update({d: CUSTOMER_GONE for d, profile_id in profile_of.items() if profile_id is None})
+        skipped.update({row[0]: CONSENT_WITHDRAWN for row in rows if row[1] is not None and not row[-1]})
         for name in plan.missing:
             skipped.update(dict.fromkeys(profile_of, f"Group “{name}” no longer exists"))
         # Reserve group by group; a recipient missing a code of any group is skipped.
         reserved: dict[str, dict[int, Any]] = {}
         for group in plan.initial:
             wanting = [profile_of[d] for d in profile_of if d not in skipped]
-            got = promo_codes_reserve(group_id=group.pk, profile_ids=wanting, now=now)
+            got = promo_codes_reserve(
+                group_id=group.pk, profile_ids=wanting, now=now, after_id=plan.after.get(group.pk, 0)
+            )
+            if len(got) < len(wanting) and plan.after.get(group.pk):
+                # Codes given back below the cursor (a message that did not show its code) still count.
+                rest = [profile_id for profile_id in wanting if profile_id not in got]
+                got.update(promo_codes_reserve(group_id=group.pk, profile_ids=rest, now=now))
+            if got:
+                plan.after[group.pk] = max(plan.after.get(group.pk, 0), *(r.code_id for r in got.values()))
             reserved[group.name.casefold()] = got
             for delivery_id, profile_id in profile_of.items():
                 if delivery_id not in skipped and profile_id not in got:
@@ -323,57 +340,50 @@ def _smtp_reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-class _Deliverer:
-    def __init__(
-        self, mailing: Mailing, owner: str, outcome: SendOutcome, progress: ProgressCallback | None
-    ) -> None:
-        self.mailing = mailing
-        self.owner = owner
-        self.outcome = outcome
-        self.progress = progress
+class _Lane:
+    """One SMTP connection handing messages over one at a time (see the module's docstring)."""
+
+    def __init__(self, deliverer: _Deliverer) -> None:
+        self.deliverer = deliverer
         self.backend = get_connection(fail_silently=False)
-        self.renewed = clock.now()
         table = _deliveries()
         self.claim_sql = f"UPDATE {table} SET status = %s WHERE id = %s AND status = %s"
         self.finish_sql = f"UPDATE {table} SET status = %s, reason = %s, sent_at = %s WHERE id = %s"
+        # The outcome of the message just handed over, written with the next claim in one transaction:
+        # one commit per message instead of two.
+        self.outcome_row: list[Any] | None = None
 
-    def _renew(self) -> None:
-        if clock.now() - self.renewed >= RENEW_EVERY:
-            _lease_renew(self.mailing.pk, self.owner)
-            self.renewed = clock.now()
-
-    def _ready(self, after: int) -> list[tuple[int, str, str, str, str]]:
-        return list(
-            MailingDelivery.objects.filter(mailing_id=self.mailing.pk, status=Status.READY, id__gt=after)
-            .order_by("id")
-            .values_list("id", "email", "subject", "html", "text")[:500]
-        )
-
-    def run(self) -> None:
-        chunk = self._ready(0)
-        if not chunk:
-            # Everyone was skipped or already has an outcome: the SMTP server is not needed, and being
-            # down must not leave an error on a mailing that is finished.
-            return
+    def run(self, rows: Iterator[_Ready]) -> None:
+        deliverer = self.deliverer
         try:
             self.backend.open()
         except (OSError, smtplib.SMTPException) as exc:
-            self.outcome.stopped = f"Cannot reach the SMTP server: {_smtp_reason(exc)}"
+            deliverer.stop(f"Cannot reach the SMTP server: {_smtp_reason(exc)}")
             return
         try:
-            while chunk:
-                for delivery_id, email, subject, html, text in chunk:
-                    self._renew()
-                    if not _execute(self.claim_sql, [Status.SENDING, delivery_id, Status.READY]):
-                        continue  # another sender got it
-                    if not self._send_one(delivery_id, _message(self.mailing, subject, html, text, email)):
-                        return
-                chunk = self._ready(chunk[-1][0])
+            for delivery_id, email, subject, html, text in rows:
+                deliverer.renew()
+                if not self._claim(delivery_id):
+                    continue  # another sender got it
+                message = _message(deliverer.mailing, subject, html, text, email)
+                if not self._send_one(delivery_id, message):
+                    return
         finally:
+            self._write_outcome()
             self.backend.close()
 
+    def _claim(self, delivery_id: int) -> bool:
+        with transaction.atomic():
+            self._write_outcome()
+            return bool(_execute(self.claim_sql, [Status.SENDING, delivery_id, Status.READY]))
+
+    def _write_outcome(self) -> None:
+        if self.outcome_row is not None:
+            _execute(self.finish_sql, self.outcome_row)
+            self.outcome_row = None
+
     def _send_one(self, delivery_id: int, message: EmailMultiAlternatives) -> bool:
-        """Hand one message over; False when the SMTP server is gone and the sender must stop."""
+        """Hand one message over; False when the SMTP server is gone and the lane must stop."""
         status, reason, keep_going = Status.SENT, "", True
         try:
             self.backend.send_messages([message])
@@ -386,13 +396,8 @@ class _Deliverer:
             status, reason = Status.FAILED, f"{INTERRUPTED}: {_smtp_reason(exc)}"
             keep_going = self._reconnect()
         sent_at = db_value(MailingDelivery, "sent_at", clock.now()) if status == Status.SENT else None
-        _execute(self.finish_sql, [status, reason, sent_at, delivery_id])
-        if status == Status.SENT:
-            self.outcome.sent += 1
-        else:
-            self.outcome.failed += 1
-        if self.progress:
-            self.progress("deliver", 1)
+        self.outcome_row = [status, reason, sent_at, delivery_id]
+        self.deliverer.count(status)
         return keep_going
 
     def _reconnect(self) -> bool:
@@ -400,9 +405,117 @@ class _Deliverer:
         try:
             self.backend.open()
         except (OSError, smtplib.SMTPException) as exc:
-            self.outcome.stopped = f"Lost the SMTP server: {_smtp_reason(exc)}"
+            self.deliverer.stop(f"Lost the SMTP server: {_smtp_reason(exc)}")
             return False
         return True
+
+
+_Ready = tuple[int, str, str, str, str]
+
+
+class _Deliverer:
+    """Hands every ready message over, through ``connections`` SMTP connections at once.
+
+    Each extra connection is a thread with its own database connection: while one waits for the SMTP
+    server or the database, another builds its next message. Rows are read here in pages and dealt out
+    through a queue; a lane claims each row before sending it, so no row goes out twice.
+    """
+
+    def __init__(
+        self, mailing: Mailing, owner: str, outcome: SendOutcome, progress: ProgressCallback | None
+    ) -> None:
+        self.mailing = mailing
+        self.owner = owner
+        self.outcome = outcome
+        self.progress = progress
+        self.renewed = clock.now()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.connections = max(1, int(getattr(settings, "PATRONAGE_MAILING_CONNECTIONS", 1)))
+
+    def renew(self) -> None:
+        with self.lock:
+            if clock.now() - self.renewed < RENEW_EVERY:
+                return
+            self.renewed = clock.now()
+        _lease_renew(self.mailing.pk, self.owner)
+
+    def count(self, status: str) -> None:
+        with self.lock:
+            if status == Status.SENT:
+                self.outcome.sent += 1
+            else:
+                self.outcome.failed += 1
+            if self.progress:
+                self.progress("deliver", 1)
+
+    def stop(self, why: str) -> None:
+        self.outcome.stopped = self.outcome.stopped or why
+        self.stopped.set()
+
+    def _ready(self, after: int) -> list[_Ready]:
+        return list(
+            MailingDelivery.objects.filter(mailing_id=self.mailing.pk, status=Status.READY, id__gt=after)
+            .order_by("id")
+            .values_list("id", "email", "subject", "html", "text")[:500]
+        )
+
+    def _pages(self, first: list[_Ready]) -> Iterator[_Ready]:
+        page = first
+        while page and not self.stopped.is_set():
+            yield from page
+            page = self._ready(page[-1][0])
+
+    def run(self) -> None:
+        first = self._ready(0)
+        if not first:
+            # Everyone was skipped or already has an outcome: the SMTP server is not needed, and being
+            # down must not leave an error on a mailing that is finished.
+            return
+        if self.connections == 1:
+            _Lane(self).run(row for row in self._pages(first) if not self.stopped.is_set())
+            return
+        rows: queue.Queue[_Ready] = queue.Queue(maxsize=4 * self.connections)
+        fed = threading.Event()
+        errors: list[BaseException] = []
+
+        def drain() -> Iterator[_Ready]:
+            while not self.stopped.is_set():
+                try:
+                    yield rows.get(timeout=0.2)
+                except queue.Empty:
+                    if fed.is_set():
+                        return
+
+        def lane() -> None:
+            try:
+                _Lane(self).run(drain())
+            except BaseException as exc:  # re-raised in the sender's thread below
+                errors.append(exc)
+                self.stopped.set()
+            finally:
+                connection.close()
+
+        threads = [
+            threading.Thread(target=lane, name=f"mailing-{self.mailing.pk}-lane-{n}")
+            for n in range(self.connections)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for row in self._pages(first):
+                while not self.stopped.is_set():
+                    try:
+                        rows.put(row, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            fed.set()
+            for thread in threads:
+                thread.join()
+        if errors:
+            raise errors[0]
 
 
 # --- the send -----------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def parse_email_list(lines: Iterable[str]) -> list[tuple[int, str]]:
                     )
                 )
             continue
-        seen.setdefault(email.casefold(), line_number)
+        seen.setdefault(email.lower(), line_number)  # as the database's LOWER() folds it
     if errors.problems:
         raise ValidationFailed(
             f"The email list has invalid lines; nothing was saved ({errors.problems[0].details})",

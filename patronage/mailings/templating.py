@@ -125,7 +125,26 @@ def fold(group_name: str) -> str:
 _CLIENT_NAMES = frozenset((*CLIENT_FIELDS, *MACROS))
 
 
+# What one message may grow to: a template must not make a message gigabytes big or hang the worker on one
+# arithmetic expression.
+MAX_OUTPUT = 1_000_000
+MAX_EXPONENT = 100
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
+    # Checked before they are computed (Jinja then neither folds them at compile time).
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+        if operator == "*":
+            for sized, times in ((left, right), (right, left)):
+                big = isinstance(sized, str | list | tuple) and isinstance(times, int)
+                if big and len(sized) * times > MAX_OUTPUT:
+                    raise SecurityError(f"repeating to more than {MAX_OUTPUT:,} items is not allowed")
+        return super().call_binop(context, operator, left, right)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, Client):
             return attr in _CLIENT_NAMES
@@ -361,7 +380,12 @@ def check(
             )
     if analysis.problems:
         return analysis
-    client = sample or Client(name="Sample Customer", email="sample@example.com")
+    client = sample or Client(
+        name="Sample Customer",
+        email="sample@example.com",
+        birth_date=dt.date(1990, 6, 15),
+        created=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
     last_codes = dict(client.last_codes)  # a plain copy: the sample may come from an earlier check
     client.codes = _TrialCodes(
         {fold(call.group): "SAMPLECODE" for call in analysis.calls if call.macro == INITIAL}
@@ -417,7 +441,7 @@ def _template_line(part: CompiledPart, error: BaseException) -> int | None:
 
 def render(part: CompiledPart, client: Client) -> str:
     try:
-        return part.template.render(client=client)
+        output = part.template.render(client=client)
     except SecurityError as exc:
         line = _template_line(part, exc)
         raise RenderFailed(TemplateProblem(part.part, line, None, f"not allowed: {exc}")) from exc
@@ -427,6 +451,10 @@ def render(part: CompiledPart, client: Client) -> str:
         raise RenderFailed(TemplateProblem(part.part, line, None, message)) from exc
     except RecursionError as exc:  # pragma: no cover - a template recursing without end
         raise RenderFailed(TemplateProblem(part.part, None, None, "the template recurses too deep")) from exc
+    if len(output) > MAX_OUTPUT:
+        message = f"the message is longer than {MAX_OUTPUT:,} characters"
+        raise RenderFailed(TemplateProblem(part.part, None, None, message))
+    return output
 
 
 def renderer(templates: Mapping[str, str]) -> Callable[[Client], dict[str, str]]:

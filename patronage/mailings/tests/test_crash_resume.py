@@ -277,6 +277,9 @@ def test_a_killed_sender_process_is_taken_over_without_a_second_copy(smtp_server
         "EMAIL_PORT": str(smtp_server.port),
         "EMAIL_USE_TLS": "0",
         "EMAIL_USE_SSL": "0",
+        # One SMTP connection, so exactly one message is in flight at the kill (with N connections up to N
+        # are, and each is marked interrupted the same way).
+        "PATRONAGE_MAILING_CONNECTIONS": "1",
     }
     sender = subprocess.Popen(
         [sys.executable, "-c", SENDER.format(mailing_id=mailing.pk)],

@@ -93,9 +93,14 @@ def test_a_mailing_needing_more_codes_than_the_group_has_is_refused(
 
 
 def test_staff_send_a_mailing_and_watch_its_progress(
-    staff_page: Page, live_server: LiveServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    staff_page: Page,
+    live_server: LiveServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
     page = staff_page
+    settings.PATRONAGE_MAILING_CONNECTIONS = 3  # as in production: several SMTP connections at once
     monkeypatch.setattr(sending, "BATCH", 10)  # several batches, so progress moves in steps
     customers = make_customers(Environment.LIVE, 40)
     make_customers(Environment.LIVE, 2, prefix="no-consent", consent=False)

@@ -550,3 +550,27 @@ def test_any_name_and_email_render_and_stay_escaped_in_html(name: str, email: st
     assert rendered["html_body"].count("<") == 2
     assert rendered["text_body"] == f"{name}|{email}"
     assert rendered["subject"] == first_name
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 10**9 }}",
+        "{{ 10 ** (10 ** 10) }}",
+        "{{ 2 ** 1000 }}",
+        "{{ ['a'] * 2000000 }}",
+        "{{ 'ab' * 600000 }}",
+        "{% for i in range(20) %}{{ 'x' * 90000 }}{% endfor %}",
+    ],
+)
+def test_a_template_cannot_make_a_huge_message_or_hang_the_worker(source: str) -> None:
+    # when: the template is checked, as on save
+    problems = check({"text_body": source}, group_names=[]).problems
+    # then: it is refused, promptly, with a template error instead of eating memory or CPU
+    assert len(problems) == 1
+    assert "not allowed" in problems[0].message or "longer than" in problems[0].message
+
+
+def test_a_birthday_template_passes_the_check() -> None:
+    templates = {"text_body": "Happy birthday on {{ client.birth_date.strftime('%d.%m') }}!"}
+    assert check(templates, group_names=[]).problems == []
