@@ -17,7 +17,7 @@ from unfold.widgets import (
 )
 
 from patronage.core.errors import DomainError
-from patronage.workspace.forms import EnvironmentChoiceMixin
+from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
 from patronage.workspace.models import Environment
 
 from .models import CustomerGroup, CustomerProfile
@@ -33,13 +33,7 @@ def add_domain_errors(form: forms.BaseForm, exc: DomainError) -> None:
 
 class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
     # Chosen by slug so the list's environment switch can prefill it (?environment=sandbox).
-    environment = forms.ModelChoiceField(
-        queryset=Environment.objects.all(),
-        to_field_name="slug",
-        empty_label=None,
-        initial=Environment.LIVE,
-        widget=UnfoldAdminSelectWidget,
-    )
+    environment = environment_field()
     integration_id = forms.CharField(
         label="Integration ID",
         max_length=1000,
@@ -134,13 +128,7 @@ class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
 
 
 class CustomerGroupForm(EnvironmentChoiceMixin, forms.ModelForm):
-    environment = forms.ModelChoiceField(
-        queryset=Environment.objects.all(),
-        to_field_name="slug",
-        empty_label=None,
-        initial=Environment.LIVE,
-        widget=UnfoldAdminSelectWidget,
-    )
+    environment = environment_field()
 
     class Meta:
         model = CustomerGroup

@@ -23,7 +23,7 @@ from unfold.widgets import (
 from patronage.core.errors import DomainError
 from patronage.customers.forms import add_domain_errors
 from patronage.customers.models import CustomerGroup, CustomerProfile
-from patronage.workspace.forms import EnvironmentChoiceMixin
+from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
 from patronage.workspace.models import Environment
 
 from .models import Mailing
@@ -45,13 +45,8 @@ def _monospace(rows: int) -> UnfoldAdminTextareaWidget:
 
 
 class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
-    environment = forms.ModelChoiceField(
-        queryset=Environment.objects.all(),
-        to_field_name="slug",
-        empty_label=None,
-        initial=Environment.LIVE,
-        widget=UnfoldAdminSelectWidget,
-        help_text="The mailing goes to customers of this environment and issues its promo codes.",
+    environment = environment_field(
+        "The mailing goes to customers of this environment and issues its promo codes."
     )
     email_list = forms.FileField(
         label="Email list",

@@ -23,8 +23,8 @@ from unfold.widgets import (
 from patronage.core.errors import DomainError
 from patronage.customers.forms import add_domain_errors
 from patronage.customers.models import CustomerProfile
-from patronage.workspace.forms import EnvironmentChoiceMixin
-from patronage.workspace.models import Application, Environment
+from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
+from patronage.workspace.models import Application
 
 from .models import GalleryImage, Offer
 from .services import OfferInput, gallery_image_check, offer_check
@@ -46,14 +46,7 @@ def _gallery_field(label: str, help_text: str) -> forms.ModelChoiceField:
 
 class OfferForm(EnvironmentChoiceMixin, forms.ModelForm):
     # Chosen by slug, like the customers form.
-    environment = forms.ModelChoiceField(
-        queryset=Environment.objects.all(),
-        to_field_name="slug",
-        empty_label=None,
-        initial=Environment.LIVE,
-        widget=UnfoldAdminSelectWidget,
-        help_text="Offers are shown to the customers of this environment's shops.",
-    )
+    environment = environment_field("Offers are shown to the customers of this environment's shops.")
     applications = forms.ModelMultipleChoiceField(
         queryset=Application.objects.select_related("environment").order_by("environment__slug", "name"),
         label="Shops",

@@ -12,12 +12,11 @@ from django import forms
 from django.conf import settings
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
-    UnfoldAdminSelectWidget,
     UnfoldAdminTextareaWidget,
     UnfoldAdminTextInputWidget,
 )
 
-from patronage.workspace.forms import EnvironmentChoiceMixin
+from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
 from patronage.workspace.models import Environment
 
 from .models import PromoCodeGroup
@@ -38,13 +37,8 @@ def split_lines(text: str) -> list[str]:
 
 class PromoCodeGroupForm(EnvironmentChoiceMixin, forms.ModelForm):
     # Chosen by slug, like the customer and offer forms.
-    environment = forms.ModelChoiceField(
-        queryset=Environment.objects.all(),
-        to_field_name="slug",
-        empty_label=None,
-        initial=Environment.LIVE,
-        widget=UnfoldAdminSelectWidget,
-        help_text="Codes are unique within an environment. Cannot be changed once the group is saved.",
+    environment = environment_field(
+        "Codes are unique within an environment. Cannot be changed once the group is saved."
     )
     name = forms.CharField(
         max_length=100,

@@ -2,7 +2,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from unfold.widgets import UnfoldAdminSelectWidget
+
+from .models import Environment
 from .services import environments_ensure
+
+
+def environment_field(help_text: str = "") -> forms.ModelChoiceField:
+    """The environment, chosen by slug (so a list's ``?environment=sandbox`` can prefill it); live first."""
+    return forms.ModelChoiceField(
+        queryset=Environment.objects.all(),
+        to_field_name="slug",
+        empty_label=None,
+        initial=Environment.LIVE,
+        widget=UnfoldAdminSelectWidget,
+        help_text=help_text,
+    )
 
 
 class EnvironmentChoiceMixin:
