@@ -21,10 +21,8 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action
 from unfold.views import ChangeList
 
-from patronage.core import clock
 from patronage.core.admin_paging import PerPageMixin
 from patronage.core.errors import DomainError
-from patronage.customers.models import CustomerProfile
 from patronage.promocodes.selectors import mailing_issues
 
 from . import selectors
@@ -84,6 +82,7 @@ class MailingAdmin(ModelAdmin):
     search_fields = ["name", "subject"]
     search_help_text = "Name or subject"
     list_select_related = ["environment"]
+    list_before_template = "admin/mailings/mailing/list_toolbar.html"
     actions_row = ["edit_mailing", "preview_mailing", "send_mailing", "open_progress"]
     fieldsets = [
         (None, {"fields": ["environment", "name", "sender", "subject"]}),
@@ -233,16 +232,9 @@ class MailingAdmin(ModelAdmin):
 
     def preview_view(self, request: HttpRequest, mailing_id: int) -> HttpResponse:
         mailing = self._mailing(request, mailing_id)
-        initial = (
-            CustomerProfile.objects.filter(environment_id=mailing.environment_id, accepts_marketing=True)
-            .exclude(email=None)
-            .order_by("id")
-            .values_list("email", flat=True)
-            .first()
-        )
-        form = PreviewForm(request.GET or None, mailing=mailing, initial={"customer": initial or ""})
-        if not request.GET and initial:
-            form = PreviewForm({"customer": initial}, mailing=mailing)
+        # Without a choice yet, the first customer the mailing would reach.
+        first = selectors.first_recipient_email(mailing)
+        form = PreviewForm(request.GET or ({"customer": first} if first else None), mailing=mailing)
         preview, error = None, ""
         if form.is_valid():
             try:
@@ -291,11 +283,6 @@ class MailingAdmin(ModelAdmin):
     def progress_view(self, request: HttpRequest, mailing_id: int) -> HttpResponse:
         mailing = self._mailing(request, mailing_id)
         progress = selectors.mailing_progress(mailing)
-        stalled = (
-            mailing.status == Mailing.Status.SENDING
-            and (mailing.lease_expires is None or mailing.lease_expires < clock.now())
-            and (mailing.started_at is not None and (clock.now() - mailing.started_at).total_seconds() > 120)
-        )
         deliveries_url = (
             reverse("admin:mailings_mailingdelivery_changelist") + f"?mailing__id__exact={mailing.pk}"
         )
@@ -306,27 +293,17 @@ class MailingAdmin(ModelAdmin):
             title=str(mailing),
             progress=progress,
             status_variant=STATUS_VARIANTS[Mailing.Status(mailing.status)],
-            stalled=stalled,
+            stalled=selectors.mailing_stalled(mailing),
             deliveries_url=deliveries_url,
+            # (label, element id, count, the deliveries behind it) of each outcome.
             outcome=[
                 (
-                    "Sent",
-                    "mailing-sent",
-                    progress.counts.get(Status.SENT, 0),
-                    f"{deliveries_url}&status__exact=sent",
-                ),
-                (
-                    "Failed",
-                    "mailing-failed",
-                    progress.counts.get(Status.FAILED, 0),
-                    f"{deliveries_url}&status__exact=failed",
-                ),
-                (
-                    "Skipped",
-                    "mailing-skipped",
-                    progress.counts.get(Status.SKIPPED, 0),
-                    f"{deliveries_url}&status__exact=skipped",
-                ),
+                    status.label,
+                    f"mailing-{status.value}",
+                    progress.counts.get(status, 0),
+                    f"{deliveries_url}&status__exact={status.value}",
+                )
+                for status in (Status.SENT, Status.FAILED, Status.SKIPPED)
             ],
         )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import Lower
 
+from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.promocodes.models import PromoCodeGroup
 from patronage.promocodes.selectors import active_counts, groups_by_name
@@ -120,16 +122,30 @@ def group_needs(mailing: Mailing, recipients: int) -> list[GroupNeed]:
     return [GroupNeed(group, recipients, active[group.pk]) for group in used]
 
 
-def deliveries(mailing: Mailing) -> QuerySet[MailingDelivery]:
-    return MailingDelivery.objects.filter(mailing=mailing).order_by("id")
+# A started send nobody has taken up for this long is stalled (a queued task normally starts within seconds).
+STALLED_AFTER = dt.timedelta(minutes=2)
 
 
-def customer_deliveries(profile: CustomerProfile) -> QuerySet[MailingDelivery]:
+def mailing_stalled(mailing: Mailing) -> bool:
+    """Sending, yet no sender holds its lease, well after the start: the worker has likely stopped (each
+    worker's sweep takes it over; staff may resume it at once)."""
+    now = clock.now()
     return (
-        MailingDelivery.objects.filter(profile=profile)
-        .select_related("mailing")
-        .order_by("-id")
-        .exclude(Q(status=Status.PENDING))
+        mailing.status == Mailing.Status.SENDING
+        and (mailing.lease_expires is None or mailing.lease_expires < now)
+        and mailing.started_at is not None
+        and now - mailing.started_at > STALLED_AFTER
+    )
+
+
+def first_recipient_email(mailing: Mailing) -> str | None:
+    """The email of the first customer the mailing would reach (what the preview shows first)."""
+    return (
+        audience_profiles(mailing)
+        .filter(accepts_marketing=True)
+        .order_by("id")
+        .values_list("email", flat=True)
+        .first()
     )
 
 

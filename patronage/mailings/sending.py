@@ -58,6 +58,7 @@ INTERRUPTED = (
     "(it may have arrived)"
 )
 OUT_OF_CODES = "Group “{group}” ran out of active codes"
+BUSY = "Another sender is working on this mailing"
 CUSTOMER_GONE = "The customer was deleted after the send started"
 CONSENT_WITHDRAWN = "No marketing consent (withdrawn after the send started)"
 
@@ -549,7 +550,7 @@ def mailing_send_run(
     outcome = SendOutcome()
     owner = uuid.uuid4().hex
     if not lease_take(mailing_id, owner):
-        outcome.stopped = "Another sender is working on this mailing"
+        outcome.stopped = BUSY
         return outcome
     mailing = Mailing.objects.select_related("environment").get(pk=mailing_id)
     try:
@@ -582,6 +583,6 @@ def resume_stalled() -> list[int]:
     resumed = []
     for mailing_id in stalled.values_list("id", flat=True):
         outcome = mailing_send_run(mailing_id=mailing_id)
-        if outcome.stopped != "Another sender is working on this mailing":
+        if outcome.stopped != BUSY:
             resumed.append(mailing_id)
     return resumed

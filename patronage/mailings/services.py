@@ -16,7 +16,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Case, CharField, F, IntegerField, Value, When
+from django.db.models import Case, CharField, F, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Cast
 
 from patronage.core import clock
@@ -254,47 +254,37 @@ def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
 def _materialize(mailing: Mailing) -> int:
     """Fix the recipients: one delivery per address, pending, or skipped with the reason. Set-based:
     ``INSERT ... SELECT`` whatever the audience's size. Returns how many will be mailed."""
-    consent = Case(When(accepts_marketing=True, then=Value(Status.PENDING)), default=Value(Status.SKIPPED))
-    reason = Case(When(accepts_marketing=True, then=Value("")), default=Value(NO_CONSENT))
-    recipients = (
-        selectors.audience_profiles(mailing)
-        .order_by()
-        .annotate(
-            m_mailing=Value(mailing.pk, output_field=IntegerField()),
-            m_profile=F("id"),
-            m_email=F("email"),
-            m_status=consent,
-            m_reason=reason,
-            m_empty=Value("", output_field=CharField()),
-        )
-        .values_list(
-            "m_mailing", "m_profile", "m_email", "m_status", "m_reason", "m_empty", "m_empty", "m_empty"
-        )
+    _insert_deliveries(
+        selectors.audience_profiles(mailing),
+        mailing=Value(mailing.pk, output_field=IntegerField()),
+        profile=F("id"),
+        status=Case(When(accepts_marketing=True, then=Value(Status.PENDING)), default=Value(Status.SKIPPED)),
+        reason=Case(When(accepts_marketing=True, then=Value("")), default=Value(NO_CONSENT)),
     )
-    _insert_select(recipients.query.sql_with_params())
     if mailing.audience == Mailing.Audience.EMAIL_LIST:
-        strangers = (
-            selectors.unmatched_list_emails(mailing)
-            .order_by()
-            .annotate(
-                m_mailing=F("mailing_id"),
-                m_profile=Cast(Value(None), IntegerField()),
-                m_email=F("email"),
-                m_status=Value(Status.SKIPPED, output_field=CharField()),
-                m_reason=Value(NO_CUSTOMER.format(environment=mailing.environment), output_field=CharField()),
-                m_empty=Value("", output_field=CharField()),
-            )
-            .values_list(
-                "m_mailing", "m_profile", "m_email", "m_status", "m_reason", "m_empty", "m_empty", "m_empty"
-            )
+        _insert_deliveries(
+            selectors.unmatched_list_emails(mailing),
+            mailing=F("mailing_id"),
+            profile=Cast(Value(None), IntegerField()),
+            status=Value(Status.SKIPPED, output_field=CharField()),
+            reason=Value(NO_CUSTOMER.format(environment=mailing.environment), output_field=CharField()),
         )
-        _insert_select(strangers.query.sql_with_params())
     return MailingDelivery.objects.filter(mailing=mailing, status=Status.PENDING).count()
 
 
-def _insert_select(select: tuple[str, tuple[Any, ...]]) -> None:
+def _insert_deliveries(source: QuerySet[Any], **columns: Any) -> None:
+    """``INSERT INTO deliveries SELECT ...`` of ``source`` (rows with an ``email``), the other columns given
+    as expressions; the message columns start empty."""
+    # Every output column an annotation: the SELECT then lists them in exactly this order.
+    columns = {**columns, "email": F("email"), "empty": Value("", output_field=CharField())}
+    order = ["mailing", "profile", "email", "status", "reason", "empty", "empty", "empty"]
+    select = (
+        source.order_by()
+        .annotate(**{f"d_{name}": expression for name, expression in columns.items()})
+        .values_list(*(f"d_{name}" for name in order))
+    )
+    sql, params = select.query.sql_with_params()
     table = connection.ops.quote_name(MailingDelivery._meta.db_table)
-    sql, params = select
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (mailing_id, profile_id, email, status, reason, subject, html, text) {sql}",
