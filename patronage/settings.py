@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "patronage.dataio",
     "patronage.offers",
     "patronage.promocodes",
+    "patronage.segments",
     "patronage.mailings",
     "patronage.panel",
     "patronage.ops",

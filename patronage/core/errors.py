@@ -36,6 +36,13 @@ class ValidationFailed(DomainError):
     title = "Invalid value"
 
 
+class UnprocessableInput(ValidationFailed):
+    """Well-formed input whose content cannot be used, e.g. a rule tree naming an unknown field."""
+
+    code = "unprocessable_input"
+    title = "Unprocessable value"
+
+
 class NotFound(DomainError):
     code = "not_found"
     title = "Not found"

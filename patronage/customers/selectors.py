@@ -89,13 +89,17 @@ def birthday_between(
     return queryset
 
 
+def birthday_window_q(start_md: int, end_md: int) -> Q:
+    """Birthdays from one month-day to another whatever the year; a window may wrap over New Year."""
+    if start_md <= end_md:
+        return Q(birth_md__gte=start_md, birth_md__lte=end_md)
+    return Q(birth_md__gte=start_md) | Q(birth_md__lte=end_md)
+
+
 def birthday_window(
     queryset: QuerySet[CustomerProfile], start_md: int, end_md: int
 ) -> QuerySet[CustomerProfile]:
-    """Birthdays from one month-day to another whatever the year; a window may wrap over New Year."""
-    if start_md <= end_md:
-        return queryset.filter(birth_md__gte=start_md, birth_md__lte=end_md)
-    return queryset.filter(Q(birth_md__gte=start_md) | Q(birth_md__lte=end_md))
+    return queryset.filter(birthday_window_q(start_md, end_md))
 
 
 def orders_between(

@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 from patronage.core import clock
 from patronage.core.errors import ErrorCollector, ErrorDetail, NotFound, ValidationFailed
 from patronage.core.locking import get_or_create_locked, lock
+from patronage.core.naming import checked_name, save_named
 from patronage.workspace.models import Environment
 
 from .attributes import BUILTIN, MAX_CUSTOM_ATTRIBUTES, apply_changes, normalize_phone, parse_attributes
@@ -412,32 +413,11 @@ def profiles_assign_group(
 
 def group_check_name(*, environment: Environment, name: str, pk: int | None = None) -> str:
     """The name trimmed, or ValidationFailed: group names are unique per environment, whatever the case."""
-    errors = ErrorCollector()
-    name = name.strip()
-    if not name:
-        errors.add("A group needs a name", pointer="name")
-    elif len(name) > 100:
-        errors.add("The name must be at most 100 characters", pointer="name")
-    elif (
-        CustomerGroup.objects.annotate(name_ci=Lower("name"))
-        .filter(environment=environment, name_ci=name.lower())
-        .exclude(pk=pk or 0)
-        .exists()
-    ):
-        errors.add(f"There is already a group called {name} in {environment}", pointer="name")
-    errors.raise_if_any()
-    return name
+    return checked_name(CustomerGroup, environment=environment, name=name, noun="group", pk=pk)
 
 
 def _save_group(group: CustomerGroup) -> CustomerGroup:
-    try:
-        with transaction.atomic():
-            group.save()
-    except IntegrityError as exc:
-        message = f"There is already a group called {group.name}"
-        raise ValidationFailed(
-            message, details=[ErrorDetail(title=ValidationFailed.title, details=message, pointer="name")]
-        ) from exc
+    save_named(group, noun="group")
     return group
 
 

@@ -21,6 +21,7 @@ from patronage.core.errors import (
     InvalidStateTransition,
     NotFound,
     PayloadTooLarge,
+    UnprocessableInput,
     ValidationFailed,
 )
 
@@ -28,7 +29,9 @@ from .presenters import json_response
 
 log = logging.getLogger(__name__)
 
+# The first class an error is an instance of wins: subclasses come before their bases.
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    UnprocessableInput: 422,
     ValidationFailed: 400,
     InvalidStateTransition: 400,
     AuthenticationFailed: 401,

@@ -22,19 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from patronage.core import clock
 from patronage.core.audit import audit
 from patronage.core.bulk import db_value, insert_rows
 from patronage.core.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from patronage.core.naming import checked_name, save_named
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Environment
 
 from .models import PromoCode, PromoCodeGroup, PromoCodeIssue
 from .uploads import DUPLICATE, MAX_REPORTED, ParsedCodes, parse_codes
-
-MAX_NAME = PromoCodeGroup._meta.get_field("name").max_length or 100
 
 
 @dataclass
@@ -52,30 +51,11 @@ class UploadResult:
 
 # --- groups -------------------------------------------------------------------------------------------
 def _checked_name(*, environment: Environment, name: str, pk: int | None = None) -> str:
-    name = name.strip()
-    if not name:
-        message = "A group needs a name"
-    elif len(name) > MAX_NAME:
-        message = f"A group's name is at most {MAX_NAME} characters"
-    elif (
-        PromoCodeGroup.objects.filter(environment=environment, name__iexact=name).exclude(pk=pk or 0).exists()
-    ):
-        message = f"There is already a group named {name!r} in {environment}"
-    else:
-        return name
-    raise ValidationFailed(message, details=[ErrorDetail("Invalid value", message, pointer="name")])
+    return checked_name(PromoCodeGroup, environment=environment, name=name, noun="group", pk=pk)
 
 
 def _saved(group: PromoCodeGroup) -> None:
-    try:
-        with transaction.atomic():
-            group.save()
-    except IntegrityError as exc:
-        # Another request took the name between the check and the save.
-        message = f"There is already a group named {group.name!r} in {group.environment}"
-        raise ValidationFailed(
-            message, details=[ErrorDetail("Invalid value", message, pointer="name")]
-        ) from exc
+    save_named(group, noun="group")
 
 
 @transaction.atomic

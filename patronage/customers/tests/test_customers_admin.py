@@ -597,7 +597,7 @@ def test_groups_are_created_renamed_and_unique_per_environment_whatever_the_case
     vip = CustomerGroup.objects.get(environment=live)
     assert vip.name == "VIP"
     clash = staff.post(f"{GROUPS}add/", {"environment": "live", "name": "vip"})
-    assert clash.context["adminform"].form.errors["name"] == ["There is already a group called vip in Live"]
+    assert clash.context["adminform"].form.errors["name"] == ["There is already a group named 'vip' in Live"]
     assert staff.post(f"{GROUPS}add/", {"environment": "sandbox", "name": "vip"}).status_code == 302
     assert staff.post(f"{GROUPS}{vip.pk}/change/", {"name": "Very important"}).status_code == 302
     vip.refresh_from_db()

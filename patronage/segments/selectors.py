@@ -1,0 +1,34 @@
+"""Reads over segments: members, their count and a sample, for a saved segment or rules being edited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from patronage.customers.models import CustomerProfile
+from patronage.workspace.models import Environment
+
+from .compiler import members, members_of_rules
+from .models import Segment
+from .rules import check
+
+SAMPLE_SIZE = 10
+
+
+def segment_members(segment: Segment) -> QuerySet[CustomerProfile]:
+    """The customers the segment holds now. Rules saved before a group or offer they name was deleted
+    still compile: the missing rows match nobody."""
+    tree = check(segment.rules, environment=segment.environment, pointer="/rules", references=False)
+    return members(segment.environment, tree)
+
+
+def segments_of(environment: Environment) -> QuerySet[Segment]:
+    return Segment.objects.filter(environment=environment).order_by("name", "pk")
+
+
+def rules_preview(environment: Environment, rules: Any, *, sample: int = SAMPLE_SIZE) -> dict[str, Any]:
+    """Member count and the first few members of rules being edited (``UnprocessableInput`` if bad)."""
+    queryset = members_of_rules(environment, rules, pointer="/rules")
+    rows = queryset.order_by("-id").values("id", "integration_id", "name", "email")[:sample]
+    return {"count": queryset.count(), "sample": list(rows)}
