@@ -35,6 +35,7 @@ _NAVIGATION = [
         "items": [
             _item("Customer profiles", "group", "customers", "customerprofile"),
             _item("Customer groups", "groups", "customers", "customergroup"),
+            _item("Segments", "filter_alt", "segments", "segment"),
             _item("Customer private offers", "sell", "offers", "offer"),
             _item("Image gallery", "photo_library", "offers", "galleryimage"),
         ],

@@ -25,6 +25,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
@@ -80,7 +81,12 @@ class CustomerExport:
         self.rows = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        names = self._attribute_names()
+        try:
+            names = self._attribute_names()
+        except EmptyResultSet:
+            # Django knows without asking that nobody matches (e.g. a filter on an empty list of ids).
+            yield format_row(neutralize(c) for c in HEADER).encode()
+            return
         yield format_row(neutralize(c) for c in [*HEADER, *(ATTR + n for n in names)]).encode()
         if self.connection.vendor == "postgresql":
             yield from self._copy(names)

@@ -81,13 +81,13 @@ class MailingAdmin(ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     search_fields = ["name", "subject"]
     search_help_text = "Name or subject"
-    list_select_related = ["environment"]
+    list_select_related = ["environment", "customer_group", "segment"]
     list_before_template = "admin/mailings/mailing/list_toolbar.html"
     actions_row = ["edit_mailing", "preview_mailing", "send_mailing", "open_progress"]
     fieldsets = [
         (None, {"fields": ["environment", "name", "sender", "subject"]}),
         ("Message", {"fields": ["html_body", "text_body"]}),
-        ("Recipients", {"fields": ["audience", "customer_group", "email_list"]}),
+        ("Recipients", {"fields": ["audience", "customer_group", "segment", "email_list"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Mailing]:
@@ -112,6 +112,8 @@ class MailingAdmin(ModelAdmin):
     def audience_label(self, mailing: Mailing) -> str:
         if mailing.audience == Mailing.Audience.GROUP and mailing.customer_group_id:
             return f"Group: {mailing.customer_group}"
+        if mailing.audience == Mailing.Audience.SEGMENT:
+            return f"Segment: {mailing.segment or '(deleted)'}"
         if mailing.audience == Mailing.Audience.EMAIL_LIST:
             return f"List: {mailing.email_list_name}"
         return "All with marketing consent"
@@ -208,7 +210,7 @@ class MailingAdmin(ModelAdmin):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         return get_object_or_404(
-            Mailing.objects.select_related("environment", "customer_group"), pk=mailing_id
+            Mailing.objects.select_related("environment", "customer_group", "segment"), pk=mailing_id
         )
 
     def _can_send(self, request: HttpRequest) -> bool:

@@ -23,6 +23,7 @@ from unfold.widgets import (
 from patronage.core.errors import DomainError
 from patronage.customers.forms import add_domain_errors
 from patronage.customers.models import CustomerGroup, CustomerProfile
+from patronage.segments.models import Segment
 from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
 from patronage.workspace.models import Environment
 
@@ -66,6 +67,7 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
             "text_body",
             "audience",
             "customer_group",
+            "segment",
             "email_list",
         ]
         widgets = {
@@ -76,6 +78,7 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
             "text_body": _monospace(8),
             "audience": UnfoldAdminRadioSelectWidget,
             "customer_group": UnfoldAdminSelectWidget,
+            "segment": UnfoldAdminSelectWidget,
         }
         help_texts = {"html_body": MACROS_HELP, "text_body": "A template, like the HTML body; plain text."}
 
@@ -88,6 +91,14 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
         self.fields[
             "customer_group"
         ].help_text = "With “A customer group”: its members with marketing consent."
+        segment = self.fields["segment"]
+        assert isinstance(segment, forms.ModelChoiceField)
+        segment.queryset = Segment.objects.select_related("environment").order_by("environment", "name")
+        segment.label_from_instance = lambda obj: f"{obj.name} ({obj.environment.name})"  # type: ignore[method-assign]
+        segment.help_text = (
+            "With “A segment”: its members with marketing consent when the send starts "
+            "(the recipients are fixed then)."
+        )
         limit = self.list_max_bytes() / 1048576
         self.fields["email_list"].help_text += f" At most {limit:g} MiB."
         if self.instance.pk and self.instance.email_list_name:
@@ -137,6 +148,7 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
             text_body=data.get("text_body") or "",
             audience=data.get("audience") or Mailing.Audience.CONSENTING,
             customer_group=data.get("customer_group"),
+            segment=data.get("segment"),
             email_list=(upload.name or "list.csv", self.emails)
             if upload is not None and self.emails
             else None,

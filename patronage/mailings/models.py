@@ -18,6 +18,7 @@ from django.db import models
 
 from patronage.core import clock
 from patronage.customers.models import CustomerGroup, CustomerProfile
+from patronage.segments.models import Segment
 from patronage.workspace.models import Environment
 
 
@@ -25,6 +26,7 @@ class Mailing(models.Model):
     class Audience(models.TextChoices):
         CONSENTING = "consenting", "All customers with marketing consent"
         GROUP = "group", "A customer group"
+        SEGMENT = "segment", "A segment"
         EMAIL_LIST = "email_list", "An uploaded email list"
 
     class Status(models.TextChoices):
@@ -41,6 +43,11 @@ class Mailing(models.Model):
     audience = models.CharField(max_length=20, choices=Audience.choices, default=Audience.CONSENTING)
     customer_group = models.ForeignKey(
         CustomerGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="mailings"
+    )
+    # Its members are read when the send starts (the recipients are frozen then); a deleted segment leaves
+    # a draft without recipients until another is chosen.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="mailings"
     )
     email_list_name = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)

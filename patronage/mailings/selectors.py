@@ -12,6 +12,7 @@ from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.promocodes.models import PromoCodeGroup
 from patronage.promocodes.selectors import active_counts, groups_by_name
+from patronage.segments.selectors import segment_q
 
 from . import templating
 from .models import Mailing, MailingDelivery, MailingListEmail
@@ -28,6 +29,10 @@ def audience_profiles(mailing: Mailing) -> QuerySet[CustomerProfile]:
         return profiles.filter(accepts_marketing=True)
     if mailing.audience == Mailing.Audience.GROUP:
         return profiles.filter(group_id=mailing.customer_group_id)
+    if mailing.audience == Mailing.Audience.SEGMENT:
+        if mailing.segment is None:
+            return profiles.none()
+        return profiles.filter(segment_q(mailing.segment))
     listed = MailingListEmail.objects.filter(mailing_id=mailing.pk, email=Lower(OuterRef("email")))
     return profiles.filter(Exists(listed))
 

@@ -26,6 +26,7 @@ from patronage.core.errors import ErrorCollector, ErrorDetail, InvalidStateTrans
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.promocodes.models import PromoCode
 from patronage.promocodes.selectors import groups_by_name, last_issued_codes
+from patronage.segments.models import Segment
 from patronage.workspace.models import Environment
 
 from . import selectors, templating
@@ -47,6 +48,7 @@ class MailingInput:
     text_body: str
     audience: str
     customer_group: CustomerGroup | None = None
+    segment: Segment | None = None
     # A new list replaces the stored one: (file name, its lines).
     email_list: tuple[str, Iterable[str]] | None = None
 
@@ -137,6 +139,11 @@ def mailing_check(environment: Environment, data: MailingInput) -> None:
             problems.add("Choose the customer group to mail", pointer="customer_group")
         elif data.customer_group.environment_id != environment.pk:
             problems.add(f"Group {data.customer_group} is not in {environment}", pointer="customer_group")
+    if data.audience == Mailing.Audience.SEGMENT:
+        if data.segment is None:
+            problems.add("Choose the segment to mail", pointer="segment")
+        elif data.segment.environment_id != environment.pk:
+            problems.add(f"Segment {data.segment} is not in {environment}", pointer="segment")
     templates = {"subject": data.subject, "html_body": data.html_body, "text_body": data.text_body}
     for problem in template_problems(environment=environment, templates=templates):
         problems.add(str(problem), pointer=problem.part, title="Template error")
@@ -174,6 +181,7 @@ def mailing_save(
     mailing.text_body = data.text_body
     mailing.audience = data.audience
     mailing.customer_group = data.customer_group if data.audience == Mailing.Audience.GROUP else None
+    mailing.segment = data.segment if data.audience == Mailing.Audience.SEGMENT else None
     if emails is not None and data.email_list:
         mailing.email_list_name = data.email_list[0][:255]
     mailing.save()
@@ -305,6 +313,8 @@ def mailing_start(*, mailing: Mailing, actor: Any = None, enqueue: bool = True) 
     problems = template_problems(environment=mailing.environment, templates=mailing.templates)
     if problems:
         raise ValidationFailed("Fix the templates first: " + "; ".join(map(str, problems)))
+    if mailing.audience == Mailing.Audience.SEGMENT and mailing.segment_id is None:
+        raise ValidationFailed("The segment this mailing was for was deleted: choose its recipients again")
     recipients = _materialize(mailing)
     if not recipients:
         raise ValidationFailed(

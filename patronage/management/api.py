@@ -7,10 +7,13 @@ from ninja import NinjaAPI, Query, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import django_auth
 
-from patronage.core.errors import DomainError, ErrorDetail, NotFound
+from patronage.core.errors import NotFound
 from patronage.customers.models import CustomerProfile
 from patronage.integration.errors import error_response, install
+from patronage.management.access import PermissionDenied, require
 from patronage.workspace.models import Application
+
+from .schemas import ProfileOut
 
 api = NinjaAPI(
     title="Patronage Management API",
@@ -21,17 +24,6 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 install(api, missing_auth="Log in to the back office first: this API uses the staff session")
-
-
-class PermissionDenied(DomainError):
-    code = "permission_denied"
-    title = "Forbidden"
-
-
-def _require(request: HttpRequest, perm: str) -> None:
-    if not request.user.has_perm(perm):
-        message = f"Your account lacks the permission {perm}"
-        raise PermissionDenied(message, details=[ErrorDetail("Forbidden", message)])
 
 
 @api.exception_handler(PermissionDenied)
@@ -70,40 +62,17 @@ class ApplicationOut(Schema):
 @api.get("/applications", response=list[ApplicationOut], auth=django_auth, tags=["Applications"])
 @paginate(LimitOffsetPagination)
 def list_applications(request: HttpRequest):  # type: ignore[no-untyped-def]
-    _require(request, "workspace.view_application")
+    require(request, "workspace.view_application")
     return Application.objects.select_related("environment").order_by("id")
 
 
 @api.get("/applications/{application_id}", response=ApplicationOut, auth=django_auth, tags=["Applications"])
 def get_application(request: HttpRequest, application_id: int) -> Application:
-    _require(request, "workspace.view_application")
+    require(request, "workspace.view_application")
     app = Application.objects.select_related("environment").filter(pk=application_id).first()
     if app is None:
         raise NotFound(f"Application {application_id} not found")
     return app
-
-
-class ProfileOut(Schema):
-    id: int
-    integrationId: str
-    name: str
-    email: str | None
-    phone: str
-    created: dt.datetime
-    lastActivity: dt.datetime
-    closedSessions: int
-
-    @staticmethod
-    def resolve_integrationId(obj: CustomerProfile) -> str:
-        return obj.integration_id
-
-    @staticmethod
-    def resolve_lastActivity(obj: CustomerProfile) -> dt.datetime:
-        return obj.last_activity
-
-    @staticmethod
-    def resolve_closedSessions(obj: CustomerProfile) -> int:
-        return obj.closed_sessions
 
 
 class ProfileFilter(Schema):
@@ -113,7 +82,7 @@ class ProfileFilter(Schema):
 @api.get("/customer_profiles", response=list[ProfileOut], auth=django_auth, tags=["Customers"])
 @paginate(LimitOffsetPagination)
 def list_customer_profiles(request: HttpRequest, filters: Query[ProfileFilter]):  # type: ignore[no-untyped-def]
-    _require(request, "customers.view_customerprofile")
+    require(request, "customers.view_customerprofile")
     return CustomerProfile.objects.filter(environment__slug=filters.environment).order_by("-id")
 
 
@@ -126,3 +95,7 @@ from patronage.promocodes.api import router as promocodes_router  # noqa: E402
 
 # Its paths are whole (/promocode-groups..., /promocodes/redeem): mounted at the API's root.
 api.add_router("", promocodes_router)
+
+from patronage.segments.api import router as segments_router  # noqa: E402
+
+api.add_router("/segments", segments_router)

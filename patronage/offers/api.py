@@ -13,6 +13,7 @@ from ninja.security import django_auth
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
 from patronage.integration.presenters import json_response
+from patronage.management.access import environment_named, require
 from patronage.workspace.models import Application, Environment
 
 from . import schemas
@@ -48,13 +49,6 @@ IMAGES = {
 POINTERS = {attr: f"/{name}" for name, attr in {**FIELDS, **IMAGES, "shops": "applications"}.items()}
 
 
-def _require(request: HttpRequest, perm: str) -> None:
-    # The Management API's own 403 (imported here, not at module level: that module mounts this one).
-    from patronage.management.api import _require as require
-
-    require(request, perm)
-
-
 def _json_pointers(exc: ValidationFailed) -> ValidationFailed:
     details = [dataclasses.replace(d, pointer=POINTERS.get(d.pointer or "", d.pointer)) for d in exc.details]
     return ValidationFailed(exc.message, details=details)
@@ -65,16 +59,6 @@ def _offer(offer_id: int) -> Offer:
     if offer is None:
         raise NotFound(f"Offer {offer_id} not found")
     return offer
-
-
-def _environment(slug: str, pointer: str) -> Environment:
-    environment = Environment.objects.filter(slug=slug).first()
-    if environment is None:
-        raise ValidationFailed(
-            f"No environment {slug!r} (sandbox or live)",
-            details=[ErrorDetail(ValidationFailed.title, f"No environment {slug!r}", pointer=pointer)],
-        )
-    return environment
 
 
 def _resolve(environment: Environment, given: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +127,7 @@ def _out(offer: Offer) -> dict[str, Any]:
 @router.get("", response=list[schemas.OfferOut], summary="List offers")
 @paginate(LimitOffsetPagination)
 def list_offers(request: HttpRequest, filters: Query[schemas.OfferFilter]) -> Any:
-    _require(request, "offers.view_offer")
+    require(request, "offers.view_offer")
     offers = (
         Offer.objects.filter(environment__slug=filters.environment)
         .select_related("environment")
@@ -172,8 +156,8 @@ class _Presented:
 
 @router.post("", response={201: schemas.OfferOut}, summary="Create an offer")
 def create_offer(request: HttpRequest, body: schemas.OfferIn) -> Any:
-    _require(request, "offers.add_offer")
-    environment = _environment(body.environment, "/environment")
+    require(request, "offers.add_offer")
+    environment = environment_named(body.environment, "/environment")
     values = _resolve(environment, body.dict())
     try:
         offer = offer_create(environment=environment, data=OfferInput(**values), actor=request.user)
@@ -185,7 +169,7 @@ def create_offer(request: HttpRequest, body: schemas.OfferIn) -> Any:
 @router.get("/visible", response=list[schemas.VisibleOfferOut], summary="Offers a customer sees in a shop")
 def visible_offers(request: HttpRequest, filters: Query[schemas.VisibleFilter]) -> Any:
     """What the customer panel's "My offers" shows this customer in this shop now, for the mobile app."""
-    _require(request, "offers.view_offer")
+    require(request, "offers.view_offer")
     shop = Application.objects.filter(slug=filters.shop).first()
     if shop is None:
         raise NotFound(f"No shop {filters.shop!r}")
@@ -232,13 +216,13 @@ def _customer(environment_id: int, given: str) -> CustomerProfile:
 
 @router.get("/{int:offer_id}", response=schemas.OfferOut, summary="Get an offer")
 def get_offer(request: HttpRequest, offer_id: int) -> Any:
-    _require(request, "offers.view_offer")
+    require(request, "offers.view_offer")
     return _out(_offer(offer_id))
 
 
 @router.patch("/{int:offer_id}", response=schemas.OfferOut, summary="Change an offer")
 def update_offer(request: HttpRequest, offer_id: int, body: schemas.OfferPatch) -> Any:
-    _require(request, "offers.change_offer")
+    require(request, "offers.change_offer")
     offer = _offer(offer_id)
     given = body.dict(exclude_unset=True)
     nulls = [name for name, value in given.items() if value is None]
@@ -265,7 +249,7 @@ def update_offer(request: HttpRequest, offer_id: int, body: schemas.OfferPatch) 
 @router.delete("/{int:offer_id}", response={204: None}, summary="Delete an offer")
 def delete_offer(request: HttpRequest, offer_id: int) -> HttpResponse:
     """With its assignments, favourites, claims and redemptions; the gallery images stay."""
-    _require(request, "offers.delete_offer")
+    require(request, "offers.delete_offer")
     offer_delete(offer=_offer(offer_id), actor=request.user)
     return json_response(None, status=204)
 
@@ -273,14 +257,14 @@ def delete_offer(request: HttpRequest, offer_id: int) -> HttpResponse:
 @router.post("/{int:offer_id}/assignments", response=schemas.AssignedOut, summary="Assign emails")
 def add_assignments(request: HttpRequest, offer_id: int, body: schemas.EmailsIn) -> Any:
     """All or none: one invalid email fails the request, pointing at it (``/emails/<index>``)."""
-    _require(request, "offers.add_offerassignment")
+    require(request, "offers.add_offerassignment")
     counts = offer_assignments_add(offer=_offer(offer_id), emails=body.emails)
     return {"assigned": counts.changed, "unchanged": counts.unchanged}
 
 
 @router.delete("/{int:offer_id}/assignments", response=schemas.UnassignedOut, summary="Unassign emails")
 def remove_assignments(request: HttpRequest, offer_id: int, body: schemas.EmailsIn) -> Any:
-    _require(request, "offers.delete_offerassignment")
+    require(request, "offers.delete_offerassignment")
     counts = offer_assignments_remove(offer=_offer(offer_id), emails=body.emails)
     return {"removed": counts.changed, "unchanged": counts.unchanged}
 
@@ -290,7 +274,7 @@ def remove_assignments(request: HttpRequest, offer_id: int, body: schemas.Emails
 )
 def redeem(request: HttpRequest, offer_id: int, body: schemas.RedemptionIn) -> Any:
     """The shop says the customer used the offer; a second redemption is 409 Conflict."""
-    _require(request, "offers.add_offerredemption")
+    require(request, "offers.add_offerredemption")
     offer = _offer(offer_id)
     profile = _customer(offer.environment_id, body.customer)
     try:

@@ -20,7 +20,10 @@ from patronage.mailings.models import Mailing
 from patronage.mailings.services import MailingInput, mailing_save
 from patronage.offers.models import GalleryImage, LinkType, Offer, OfferAssignment, OfferType
 from patronage.offers.services import OfferInput, gallery_image_upload, offer_create
+from patronage.promocodes.models import PromoCodeGroup
 from patronage.promocodes.services import promo_code_group_create
+from patronage.segments.models import Segment
+from patronage.segments.services import segment_create
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
 
@@ -333,4 +336,40 @@ def demo_mailing() -> Mailing:
             text_body=DEMO_MAILING_TEXT,
             audience=Mailing.Audience.CONSENTING,
         ),
+    )
+
+
+def demo_segment() -> Segment:
+    """A segment mixing profile, order and promo-code conditions, for the builder to open on."""
+    environment = demo_applications()[0].environment
+    welcome = PromoCodeGroup.objects.get(environment=environment, name="Welcome 10%")
+    rules = {
+        "type": "group",
+        "match": "all",
+        "negate": False,
+        "children": [
+            {"type": "condition", "field": "profile.accepts_marketing", "operator": "is", "value": True},
+            {
+                "type": "group",
+                "match": "any",
+                "negate": False,
+                "children": [
+                    {"type": "condition", "field": "orders.count", "operator": "gte", "value": 3},
+                    {"type": "condition", "field": "orders.total_spent", "operator": "gte", "value": 500},
+                ],
+            },
+            {
+                "type": "condition",
+                "field": "promo_codes.issued_from",
+                "operator": "any_of",
+                "value": [welcome.pk],
+                "negate": True,
+            },
+        ],
+    }
+    return segment_create(
+        environment=environment,
+        name="Regulars without a welcome code",
+        description="Consenting customers with 3+ orders or 500+ spent who were not sent a Welcome code",
+        rules=rules,
     )

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
+from patronage.management.access import environment_named, require
 from patronage.workspace.models import Environment
 
 from . import schemas
@@ -30,23 +31,6 @@ UPLOAD_BODY = {
         },
     }
 }
-
-
-def _require(request: HttpRequest, perm: str) -> None:
-    # The Management API's own 403 (imported here, not at module level: that module mounts this one).
-    from patronage.management.api import _require as require
-
-    require(request, perm)
-
-
-def _environment(slug: str, pointer: str) -> Environment:
-    environment = Environment.objects.filter(slug=slug).first()
-    if environment is None:
-        raise ValidationFailed(
-            f"No environment {slug!r} (sandbox or live)",
-            details=[ErrorDetail(ValidationFailed.title, f"No environment {slug!r}", pointer=pointer)],
-        )
-    return environment
 
 
 def _customer(environment: Environment, given: str) -> CustomerProfile:
@@ -81,7 +65,7 @@ def _codes_of(request: HttpRequest) -> list[str]:
 @router.get("/promocode-groups", response=list[schemas.GroupOut], summary="List groups of promo codes")
 @paginate(LimitOffsetPagination)
 def list_groups(request: HttpRequest, filters: Query[schemas.GroupFilter]) -> Any:
-    _require(request, "promocodes.view_promocodegroup")
+    require(request, "promocodes.view_promocodegroup")
     groups = PromoCodeGroup.objects.filter(environment__slug=filters.environment).select_related(
         "environment"
     )
@@ -111,7 +95,7 @@ def upload_codes(request: HttpRequest, group_id: int) -> Any:
     """Trimmed, blank lines ignored; invalid codes and duplicates (in the body or anywhere in the
     environment) are skipped and listed by line. All or nothing. For files beyond the request size limit
     use ``patronage import promocodes --group NAME FILE`` or the back office's Import/Export."""
-    _require(request, "promocodes.add_promocode")
+    require(request, "promocodes.add_promocode")
     group = PromoCodeGroup.objects.select_related("environment").filter(pk=group_id).first()
     if group is None:
         raise NotFound(f"Group of promo codes {group_id} not found")
@@ -129,8 +113,8 @@ def redeem(request: HttpRequest, body: schemas.RedeemIn) -> Any:
     """Single use, and only by the customer the code was issued to: a code used before, issued to
     someone else or not issued yet is 409 Conflict (the message says which, and when it was used);
     an unknown code or customer is 404."""
-    _require(request, "promocodes.change_promocode")
-    environment = _environment(body.environment, "/environment")
+    require(request, "promocodes.change_promocode")
+    environment = environment_named(body.environment, "/environment")
     profile = _customer(environment, body.customer)
     promo = promo_code_redeem(environment=environment, code=body.code, profile=profile)
     return {

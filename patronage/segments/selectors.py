@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Environment
 
-from .compiler import members, members_of_rules
+from .compiler import compile_node, context, members_of_rules
 from .models import Segment
 from .rules import check
 
 SAMPLE_SIZE = 10
 
 
-def segment_members(segment: Segment) -> QuerySet[CustomerProfile]:
-    """The customers the segment holds now. Rules saved before a group or offer they name was deleted
-    still compile: the missing rows match nobody."""
+def segment_q(segment: Segment) -> Q:
+    """The segment's rules as a filter on customers of its environment. Rules saved before a group or
+    offer they name was deleted still compile: the missing rows match nobody."""
     tree = check(segment.rules, environment=segment.environment, pointer="/rules", references=False)
-    return members(segment.environment, tree)
+    return Q(environment_id=segment.environment_id) & compile_node(tree, context(segment.environment))
+
+
+def segment_members(segment: Segment) -> QuerySet[CustomerProfile]:
+    """The customers the segment holds now."""
+    return CustomerProfile.objects.filter(segment_q(segment))
 
 
 def segments_of(environment: Environment) -> QuerySet[Segment]:

@@ -14,7 +14,8 @@ from patronage.customer_sessions.models import CustomerSession
 from patronage.customers.models import CustomerProfile
 from patronage.mailings.models import Mailing, MailingDelivery
 from patronage.offers.selectors import offers_visible
-from patronage.ops.demo import demo_load, demo_mailing, demo_offers, demo_panel_customer
+from patronage.ops.demo import demo_load, demo_mailing, demo_offers, demo_panel_customer, demo_segment
+from patronage.segments.selectors import segment_members
 from patronage.workspace.models import Application
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +97,15 @@ def test_the_demo_mailing_sends_without_an_smtp_server(settings: Any, tmp_path: 
     # and the messages were written to the outbox folder instead of an SMTP server
     outbox = "".join(path.read_text() for path in (tmp_path / "outbox").iterdir())
     assert outbox.count("X-Patronage-Mailing:") == consenting
+
+
+def test_the_demo_segment_holds_the_regulars_it_describes() -> None:
+    demo_load(customers=60)
+    demo_mailing()
+    segment = demo_segment()
+    expected = {
+        p.pk
+        for p in CustomerProfile.objects.filter(environment=segment.environment, accepts_marketing=True)
+        if p.closed_sessions >= 3 or p.total_sales >= 500
+    }
+    assert expected and set(segment_members(segment).values_list("pk", flat=True)) == expected

@@ -5,7 +5,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from patronage.ops.demo import demo_load, demo_mailing, demo_offers, demo_panel_customer
+from patronage.ops.demo import (
+    demo_load,
+    demo_mailing,
+    demo_offers,
+    demo_panel_customer,
+    demo_segment,
+)
 from patronage.workspace.models import Application
 
 CREDENTIALS_FILE = "admin-credentials.txt"
@@ -35,6 +41,7 @@ class Command(BaseCommand):
             email, password = demo_panel_customer()
             demo_offers(email=email)
             demo_mailing()
+            demo_segment()
             with path.open("a") as f:
                 f.write(f"customer panel (/panel/demo-shop/): {email} / {password}\n")
             self.stdout.write(
