@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import random
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -72,3 +78,106 @@ def psql(url: str, statements: str) -> float:
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
+
+
+# --- Generated customers, shared by the scenarios that need realistic people -----------------------------
+
+FIRST = ["Anna", "Piotr", "Maria", "Jan", "Olivia", "Liam", "Emma", "Noah", "Sofia", "Lucas", "Mia", "Zoe"]
+LAST = ["Nowak", "Kowalski", "Smith", "Jones", "Garcia", "Miller", "Davis", "Wilson", "Lee", "Brown"]
+
+
+@dataclass(frozen=True)
+class FakeCustomer:
+    integration_id: str
+    name: str
+    email: str
+    phone: str
+    birth_date: dt.date
+    tax_exempt: bool
+    accepts_marketing: bool
+
+
+def fake_customer(rng: random.Random, i: int, prefix: str = "bench") -> FakeCustomer:
+    """Customer number ``i``: unique integration ID and email, a common first and last name (so searches
+    find few or many), a birthday between 1950 and 2006, 5% tax exempt, 60% consenting to marketing.
+    Draws from ``rng`` in a fixed order: the same seed gives the same people."""
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    birth_date = dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
+    return FakeCustomer(
+        integration_id=f"{prefix}-{i:07d}",
+        name=f"{first} {last} {i}",
+        email=f"{first}.{last}.{i}@{prefix}.example.com".lower(),
+        phone=f"+1201555{i % 10000:04d}",
+        birth_date=birth_date,
+        tax_exempt=rng.random() < 0.05,
+        accepts_marketing=rng.random() < 0.6,
+    )
+
+
+# --- Bulk loading with COPY -------------------------------------------------------------------------------
+
+COPY_CHUNK = 1 << 20  # characters sent to the server at a time
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: object) -> str:
+    """One value in COPY's text format (``\\N`` for NULL; backslash, tab and line breaks escaped)."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    text = value if isinstance(value, str) else str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
+def copy_lines(
+    conn: psycopg.Connection[Any], table: str, columns: Sequence[str], lines: Iterable[str]
+) -> int:
+    """COPY ``lines`` (each a full line of COPY's text format, ending in a newline) into ``table``."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    count, size, chunk = 0, 0, []
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for line in lines:
+            chunk.append(line)
+            size += len(line)
+            count += 1
+            if size >= COPY_CHUNK:
+                copy.write("".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            copy.write("".join(chunk))
+    return count
+
+
+@contextmanager
+def bulk_load(conn: psycopg.Connection[Any], tables: Sequence[str]) -> Iterator[None]:
+    """Load ``tables`` the way a DBA would: secondary indexes dropped and built again afterwards (one
+    sorted build instead of a million index insertions), foreign-key triggers off while loading
+    (``session_replication_role = replica``: the caller's rows must be consistent; superuser only).
+
+    Indexes backing a constraint (primary keys, unique constraints) stay. The indexes are rebuilt
+    from their own definitions (``pg_get_indexdef``), so the schema ends up exactly as migrated. Runs in
+    the caller's transaction: when loading fails, the rollback brings the indexes back too.
+    """
+    if conn.autocommit:
+        raise ValueError("bulk_load needs a transaction")
+    found = conn.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = ANY(%s::regclass[]) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+        "ORDER BY i.indexrelid",
+        (list(tables),),
+    ).fetchall()
+    conn.execute("SET LOCAL session_replication_role = replica")
+    for name, _ in found:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    yield
+    conn.execute("SET LOCAL session_replication_role = DEFAULT")
+    conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    for _, definition in found:
+        conn.execute(definition)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, patronage_bin
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, fake_customer, patronage_bin
 
 IMPORT_RATIO = 3.0
 EXPORT_RATIO = 2.0
@@ -48,8 +48,6 @@ HEADER = [
     "tax_exempt",
     "accepts_marketing",
 ]
-FIRST = ["Anna", "Piotr", "Maria", "Jan", "Olivia", "Liam", "Emma", "Noah", "Sofia", "Lucas", "Mia", "Zoe"]
-LAST = ["Nowak", "Kowalski", "Smith", "Jones", "Garcia", "Miller", "Davis", "Wilson", "Lee", "Brown"]
 SEARCH_TERM = "zoe brown 4242"  # a name part that few rows share: the page must look through many rows
 EXPORT_COLUMNS = {
     "postgresql": (
@@ -105,17 +103,17 @@ def write_csv(path: Path, rows: int, *, passwords: bool, seed: int = 11, prefix:
         out = csv.writer(f)
         out.writerow(HEADER)
         for i in range(rows):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
+            c = fake_customer(rng, i, prefix)
             out.writerow(
                 [
-                    f"{prefix}-{i:07d}",
-                    f"{first} {last} {i}",
-                    f"{first}.{last}.{i}@{prefix}.example.com".lower(),
+                    c.integration_id,
+                    c.name,
+                    c.email,
                     f"secret-{i}" if passwords else "",
-                    f"+1201555{i % 10000:04d}",
-                    f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                    "yes" if rng.random() < 0.05 else "no",
-                    "yes" if rng.random() < 0.6 else "no",
+                    c.phone,
+                    c.birth_date.isoformat(),
+                    "yes" if c.tax_exempt else "no",
+                    "yes" if c.accepts_marketing else "no",
                 ]
             )
 
