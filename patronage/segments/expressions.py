@@ -2,9 +2,10 @@
 
 ``attributes`` is free-form JSON, so "tier contains gold" must not match a tier of 5, and "spend > 100"
 must not compare a number with a string (the two databases order mixed types differently). Each
-expression yields the value when the attribute holds that JSON type and NULL otherwise; callers add
-``IS NOT NULL`` so that negation stays two-valued. Numbers are compared as doubles (what SQLite keeps
-and what JSON means); dates are strings starting ``YYYY-MM-DD``, compared as that text.
+expression yields the value when the attribute holds that JSON type and NULL otherwise; callers make a
+test on NULL false so that negation stays two-valued. Numbers are compared as doubles (what SQLite keeps
+and what JSON means); one beyond ±1e308 counts as no number (PostgreSQL could not make it a double); dates
+are strings starting ``YYYY-MM-DD``, compared as that text.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ KINDS = ("text", "number", "boolean", "date")
 
 _POSTGRES = {
     "text": "CASE WHEN jsonb_typeof({c} -> %s) = 'string' THEN {c} ->> %s END",
-    "number": "CASE WHEN jsonb_typeof({c} -> %s) = 'number' THEN ({c} ->> %s)::float8 END",
+    # The range check compares jsonb numbers (exactly, no cast): 1e400 would not cast to float8.
+    "number": (
+        "CASE WHEN jsonb_typeof({c} -> %s) = 'number' AND ({c} -> %s) < '1e308'::jsonb"
+        " AND ({c} -> %s) > '-1e308'::jsonb THEN ({c} ->> %s)::float8 END"
+    ),
     "boolean": "CASE WHEN jsonb_typeof({c} -> %s) = 'boolean' THEN ({c} ->> %s)::boolean END",
     "date": (
         "CASE WHEN jsonb_typeof({c} -> %s) = 'string' AND ({c} ->> %s) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'"
@@ -30,7 +35,11 @@ _POSTGRES = {
 }
 _SQLITE = {
     "text": "CASE WHEN json_type({c}, %s) = 'text' THEN json_extract({c}, %s) END",
-    "number": "CASE WHEN json_type({c}, %s) IN ('integer', 'real') THEN json_extract({c}, %s) END",
+    # As a double, like PostgreSQL's float8: SQLite would compare a large integer exactly.
+    "number": (
+        "CASE WHEN json_type({c}, %s) IN ('integer', 'real') AND abs(json_extract({c}, %s)) < 1e308"
+        " THEN CAST(json_extract({c}, %s) AS REAL) END"
+    ),
     "boolean": "CASE json_type({c}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END",
     "date": (
         "CASE WHEN json_type({c}, %s) = 'text' AND json_extract({c}, %s) GLOB "

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Expression, Q, QuerySet
+from django.db.models import BooleanField, Count, Expression, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
 from patronage.customers.selectors import day_bounds
@@ -45,7 +46,9 @@ class Column(Target):
 
 
 class Expr(Target):
-    """An expression that is NULL where it does not apply: every test also says IS NOT NULL."""
+    """An expression that is NULL where it does not apply: a test on NULL is false (``COALESCE(test,
+    false)``), so that its negation holds there. Reading the expression once, not again for IS NOT NULL,
+    halves the JSON work per row."""
 
     def __init__(self, expression: Expression, prepare: Callable[[Any], Any] = lambda v: v) -> None:
         self.expression = expression
@@ -55,11 +58,11 @@ class Expr(Target):
         return self._prepare(value)
 
     def q(self, lookup: str, value: Any) -> Q:
-        present = Q(IsNull(self.expression, False))
         if lookup == "isnull":
+            present = Q(IsNull(self.expression, False))
             return ~present if value else present
         lookup_class: Any = self.expression.get_lookup(lookup)
-        return Q(lookup_class(self.expression, value)) & present
+        return Q(Coalesce(lookup_class(self.expression, value), Value(False), output_field=BooleanField()))
 
 
 _TEXT_LOOKUPS = {
@@ -120,16 +123,26 @@ def date_q(target: Target, operator: str, value: Any) -> Q:
     return target.q(lookup, target.prepare(value))
 
 
+def _day_bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """``day_bounds``, open-ended after the calendar's last day (9999-12-31 has no day after it)."""
+    if end == dt.date.max:
+        return day_bounds(start, None)[0], None
+    return day_bounds(start, end)
+
+
 def instant_range(operator: str, value: Any, ctx: Context) -> tuple[dt.datetime | None, dt.datetime | None]:
     """An instant operator as [lower, upper) instants; calendar days are in the site's time zone."""
     if operator == "on":
-        return day_bounds(value, value)
+        return _day_bounds(value, value)
     if operator == "before":
-        return None, day_bounds(value, None)[0]
+        return None, _day_bounds(value, None)[0]
     if operator == "after":
-        return day_bounds(None, value)[1], None
+        if value == dt.date.max:  # nothing is after the last day: an empty range
+            start = _day_bounds(value, None)[0]
+            return start, start
+        return _day_bounds(None, value)[1], None
     if operator == "between":
-        return day_bounds(value[0], value[1])
+        return _day_bounds(value[0], value[1])
     if operator == "in_last_days":
         return ctx.now - dt.timedelta(days=value), None
     if operator == "more_than_days_ago":
@@ -141,18 +154,18 @@ def instant_q(target: Target, operator: str, value: Any, ctx: Context) -> Q:
     if operator == "is_set":
         return target.q("isnull", False)
     lower, upper = instant_range(operator, value, ctx)
-    query = EVERYBODY
+    query = Q()
     if lower is not None:
         query &= target.q("gte", lower)
     if upper is not None:
         query &= target.q("lt", upper)
-    return query
+    return query or EVERYBODY
 
 
 def period_q(clause: Clause, ctx: Context, column: str) -> Q:
     """The optional ``since``/``until``/``last_days`` parameters of a clause, on an instant column."""
     params = clause.params
-    lower, upper = day_bounds(params.get("since"), params.get("until"))
+    lower, upper = _day_bounds(params.get("since"), params.get("until"))
     if "last_days" in params:
         lower = ctx.now - dt.timedelta(days=params["last_days"])
     query = Q()

@@ -4,6 +4,7 @@ catalogue pick it up without a change of their own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db.models import Q
@@ -40,7 +41,7 @@ def test_a_registered_condition_is_checked_compiled_and_offered(loyalty_conditio
     rich, _poor = make_customers(live, 2)
     rich.total_sales, rich.closed_sessions = 700, 2
     rich.save(update_fields=["total_sales", "closed_sessions"])
-    tree = {
+    tree: dict[str, Any] = {
         "type": "group",
         "match": "all",
         "children": [{"type": "condition", "field": "loyalty.balance", "operator": "gte", "value": 500}],
