@@ -7,6 +7,7 @@ is filtered in Python. "Now" is read once, so every relative condition of one ev
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -33,6 +34,8 @@ def compile_node(node: Node, ctx: Context) -> Q:
         # Q() would vanish when combined: an empty group is spelled out as true / false.
         query = EVERYBODY if node.match == "all" else NOBODY
     else:
+        if node.match == "all" and len(node.children) > 1:
+            ctx = replace(ctx, narrowed=True)
         parts = [compile_node(child, ctx) for child in node.children]
         query = parts[0]
         for part in parts[1:]:

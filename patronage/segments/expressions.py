@@ -3,14 +3,16 @@
 ``attributes`` is free-form JSON, so "tier contains gold" must not match a tier of 5, and "spend > 100"
 must not compare a number with a string (the two databases order mixed types differently). Each
 expression yields the value when the attribute holds that JSON type and NULL otherwise; callers make a
-test on NULL false so that negation stays two-valued. Numbers are compared as doubles (what SQLite keeps
-and what JSON means); one beyond ±1e308 counts as no number (PostgreSQL could not make it a double); dates
-are strings starting ``YYYY-MM-DD``, compared as that text.
+test on NULL false so that negation stays two-valued. Numbers (:class:`JsonNumberTest`) compare exactly
+as written. SQLite keeps integers past 2**63 and decimals of more than 15 significant digits as doubles
+(10**400 as infinity), so only such numbers may compare differently there. Dates are
+strings starting ``YYYY-MM-DD``, compared as that text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -22,24 +24,16 @@ KINDS = ("text", "number", "boolean", "date")
 
 _POSTGRES = {
     "text": "CASE WHEN jsonb_typeof({c} -> %s) = 'string' THEN {c} ->> %s END",
-    # The range check compares jsonb numbers (exactly, no cast): 1e400 would not cast to float8.
-    "number": (
-        "CASE WHEN jsonb_typeof({c} -> %s) = 'number' AND ({c} -> %s) < '1e308'::jsonb"
-        " AND ({c} -> %s) > '-1e308'::jsonb THEN ({c} ->> %s)::float8 END"
-    ),
     "boolean": "CASE WHEN jsonb_typeof({c} -> %s) = 'boolean' THEN ({c} ->> %s)::boolean END",
     "date": (
         "CASE WHEN jsonb_typeof({c} -> %s) = 'string' AND ({c} ->> %s) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'"
         ' THEN LEFT({c} ->> %s, 10) COLLATE "C" END'
     ),
 }
+# Numbers on PostgreSQL: see JsonNumberTest.
 _SQLITE = {
     "text": "CASE WHEN json_type({c}, %s) = 'text' THEN json_extract({c}, %s) END",
-    # As a double, like PostgreSQL's float8: SQLite would compare a large integer exactly.
-    "number": (
-        "CASE WHEN json_type({c}, %s) IN ('integer', 'real') AND abs(json_extract({c}, %s)) < 1e308"
-        " THEN CAST(json_extract({c}, %s) AS REAL) END"
-    ),
+    "number": "CASE WHEN json_type({c}, %s) IN ('integer', 'real') THEN json_extract({c}, %s) END",
     "boolean": "CASE json_type({c}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END",
     "date": (
         "CASE WHEN json_type({c}, %s) = 'text' AND json_extract({c}, %s) GLOB "
@@ -79,7 +73,7 @@ class JsonAttribute(Expression):
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, list[Any]]:
         column_sql, column_params = compiler.compile(self.column)
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and self.kind in _POSTGRES:
             template, key = _POSTGRES[self.kind], self.name
         elif connection.vendor == "sqlite":
             template, key = _SQLITE[self.kind], f'$."{self.name}"'
@@ -106,3 +100,65 @@ def _interleave(template: str, column_params: list[Any], key: str) -> list[Any]:
             params.append(key)
             rest = rest[at_key + 2 :]
     return params
+
+
+_NUMBER_LOOKUPS = ("exact", "lt", "lte", "gt", "gte")
+
+
+class JsonNumberTest(Expression):
+    """``attributes[name] <lookup> value``, exactly; false where the attribute holds no number.
+
+    On PostgreSQL jsonb's own comparison (no cast, so no cast error, and the attribute is read twice, not
+    four times as a guarded CASE would); SQLite compares :class:`JsonAttribute`'s value. ``lookup`` is
+    one of exact, lt, lte, gt, gte, or ``isnull`` with ``value=False`` for "holds a number".
+    """
+
+    conditional = True
+
+    def __init__(self, name: str, lookup: str, value: Decimal | bool, column: str = "attributes") -> None:
+        if not valid_name(name) or (lookup != "isnull" and lookup not in _NUMBER_LOOKUPS):
+            raise ValueError(f"cannot test attribute {name!r} with {lookup}")
+        if lookup == "isnull" and value is not False:
+            raise ValueError("test 'holds a number' with isnull=False and negate it")
+        super().__init__(output_field=BooleanField())
+        self.name, self.lookup, self.value = name, lookup, value
+        self.column: Any = F(column)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.column,) = exprs
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        if connection.vendor == "postgresql":
+            return self._postgres(compiler, connection)
+        number = JsonAttribute(self.name, "number")
+        number.set_source_expressions([self.column])
+        number_sql, number_params = compiler.compile(number)
+        if self.lookup == "isnull":
+            return f"({number_sql} IS NOT NULL)", list(number_params)
+        operator = connection.operators[self.lookup] % "%s"
+        return f"COALESCE({number_sql} {operator}, 0)", [*number_params, _sqlite_number(self.value)]
+
+    def _postgres(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+        # jsonb compares numbers with numbers exactly and never fails; the type check keeps strings,
+        # booleans and objects (ordered before or after numbers) out.
+        column_sql, column_params = compiler.compile(self.column)
+        attribute = f"({column_sql} -> %s)"
+        test, params = f"jsonb_typeof({attribute}) = 'number'", [*column_params, self.name]
+        if self.lookup != "isnull":
+            operator = connection.operators[self.lookup] % "to_jsonb(%s::numeric)"
+            test += f" AND {attribute} {operator}"
+            params += [*column_params, self.name, self.value]
+        return f"COALESCE({test}, false)", params
+
+
+def _sqlite_number(value: Any) -> int | float:
+    """SQLite binds an int up to 2**63 exactly and compares it exactly with a double; past that, a double."""
+    exact = Decimal(value)
+    if exact == exact.to_integral_value() and abs(exact) < 2**63:
+        return int(exact)
+    return float(exact)

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import BooleanField, Count, Expression, Q, QuerySet, Value
+from django.db.models import BooleanField, Count, Expression, F, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
 from patronage.customers.selectors import day_bounds
 
+from .expressions import JsonNumberTest
 from .registry import Clause, Context
 
 NOBODY = Q(pk__in=[])
@@ -63,6 +64,19 @@ class Expr(Target):
             return ~present if value else present
         lookup_class: Any = self.expression.get_lookup(lookup)
         return Q(Coalesce(lookup_class(self.expression, value), Value(False), output_field=BooleanField()))
+
+
+class JsonNumber(Target):
+    """A custom attribute holding a JSON number, compared exactly (see ``JsonNumberTest``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def q(self, lookup: str, value: Any) -> Q:
+        if lookup == "isnull":
+            holds = Q(JsonNumberTest(self.name, "isnull", False))
+            return ~holds if value else holds
+        return Q(JsonNumberTest(self.name, lookup, value))
 
 
 _TEXT_LOOKUPS = {
@@ -176,13 +190,19 @@ def period_q(clause: Clause, ctx: Context, column: str) -> Q:
     return query
 
 
-def count_q(events: QuerySet[Any], operator: str, value: Any) -> Q:
+def count_q(events: QuerySet[Any], operator: str, value: Any, ctx: Context) -> Q:
     """Customers whose number of ``events`` (rows with a non-null ``profile_id``) satisfies the operator.
 
-    Set-based rather than a count per customer: when a customer with no events cannot match ("at least
-    2"), the members are those of ``GROUP BY profile_id HAVING count <op> value``; when they can ("fewer
-    than 3", "= 0"), everyone but those matching the opposite. Either way one pass over the events.
+    Two forms, by where the condition sits. Under an AND with other conditions (``ctx.narrowed``), a
+    count per customer: PostgreSQL runs the subquery last, for the customers the others leave, each an
+    index probe, never a pass over every event. Otherwise set-based: when a customer with no events cannot
+    match ("at least 2") the members are those of ``GROUP BY profile_id HAVING count <op> value``; when
+    they can ("fewer than 3", "= 0"), everyone but those matching the opposite; one pass over the events.
     """
+    if ctx.narrowed:
+        mine = events.filter(profile=OuterRef("pk")).order_by()
+        count = mine.annotate(n=Func(F("pk"), function="COUNT")).values("n")
+        return number_q(Expr(Coalesce(Subquery(count), 0)), operator, value)
     counted = events.order_by().values("profile_id").annotate(n=Count("*"))
     having = number_q(Column("n"), operator, value)
     if not number_holds(operator, value, 0):

@@ -149,6 +149,9 @@ class Context:
     environment: Environment
     now: dt.datetime
     today: dt.date
+    # Inside an AND with other conditions: the database checks those first, so a per-customer subquery
+    # runs only for the customers they leave (see fields.count_q).
+    narrowed: bool = False
 
 
 @dataclass(frozen=True)

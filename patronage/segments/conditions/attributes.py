@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db.models import Q
 
 from .. import registry
 from ..expressions import JsonAttribute, valid_name
-from ..fields import Expr, boolean_q, date_q, number_q, text_q
+from ..fields import Expr, JsonNumber, boolean_q, date_q, number_q, text_q
 from ..registry import Clause, Condition, Context, Param, Value
 
 ATTRIBUTES = "Custom attributes"
@@ -23,10 +22,6 @@ def _name(raw: str) -> None:
 NAME = Param("name", "Attribute", Value.TEXT, required=True, check=_name)
 
 
-def _float(value: Any) -> float:
-    return float(value)
-
-
 def _iso(value: dt.date) -> str:
     return value.isoformat()
 
@@ -37,7 +32,7 @@ def build(kind: str) -> registry.Build:
         if kind == "text":
             return text_q(Expr(expression), clause.operator, clause.value)
         if kind == "number":
-            return number_q(Expr(expression, _float), clause.operator, clause.value)
+            return number_q(JsonNumber(clause.params["name"]), clause.operator, clause.value)
         if kind == "boolean":
             return boolean_q(Expr(expression), clause.operator, clause.value)
         return date_q(Expr(expression, _iso), clause.operator, clause.value)

@@ -22,7 +22,8 @@ def order_count(clause: Clause, ctx: Context) -> Q:
     if not clause.params:
         # Kept on the profile by the session services: no need to count.
         return number_q(Column("closed_sessions"), clause.operator, clause.value)
-    return count_q(_orders().filter(period_q(clause, ctx, "closed_at")), clause.operator, clause.value)
+    orders = _orders().filter(period_q(clause, ctx, "closed_at"))
+    return count_q(orders, clause.operator, clause.value, ctx)
 
 
 def last_order(clause: Clause, ctx: Context) -> Q:

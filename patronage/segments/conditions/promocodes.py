@@ -26,7 +26,7 @@ def _issues(clause: Clause, ctx: Context) -> QuerySet[PromoCodeIssue]:
 
 
 def issued_count(clause: Clause, ctx: Context) -> Q:
-    return count_q(_issues(clause, ctx), clause.operator, clause.value)
+    return count_q(_issues(clause, ctx), clause.operator, clause.value, ctx)
 
 
 def issued_from(clause: Clause, ctx: Context) -> Q:

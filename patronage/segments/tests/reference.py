@@ -229,10 +229,11 @@ def _json_text(raw: Any) -> str | None:
     return raw if isinstance(raw, str) else None
 
 
-def _json_number(raw: Any) -> float | None:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not -1e308 < raw < 1e308:
-        return None  # beyond ±1e308 a number counts as none (no double holds it on PostgreSQL)
-    return float(raw)
+def _json_number(raw: Any) -> Decimal | None:
+    """The number as written in the JSON, exactly."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return Decimal(repr(raw))
 
 
 def _json_boolean(raw: Any) -> bool | None:
@@ -283,12 +284,12 @@ def _compare(x: Any, operator: str, value: Any, convert: Callable[[Any], Any]) -
     }[operator]
 
 
-def _number(x: float | None, operator: str, value: Any, ask: Ask) -> bool:
+def _number(x: Decimal | None, operator: str, value: Any, ask: Ask) -> bool:
     if x is None:
         return False
     if operator == "is_set":
         return True
-    return _compare(x, operator, value, float)
+    return _compare(x, operator, value, lambda v: Decimal(repr(v)))
 
 
 def _money(x: Decimal, operator: str, value: Any, ask: Ask) -> bool:

@@ -148,25 +148,28 @@ def test_a_negated_condition_holds_for_customers_without_the_value(live: Environ
     assert names(live, rules({**tier_set, "negate": True})) == {"Nothing", "Numbered"}
 
 
-def test_a_number_attribute_compares_as_a_double_on_both_databases(live: Environment) -> None:
-    # 2**53 + 1 has no double of its own: as JSON numbers are doubles, it is 2**53
+def test_a_number_attribute_compares_exactly_and_only_numbers(live: Environment) -> None:
+    # 2**53 + 1 has no double of its own: compared exactly, it is not 2**53, on both databases
     customer(live, "Big", attributes={"spend": 2**53 + 1})
     customer(live, "Text", attributes={"spend": "9007199254740993"})
     customer(live, "Flag", attributes={"spend": True})
+    customer(live, "Tenth", attributes={"spend": 0.1})
 
-    big = condition("attribute.number", "eq", 2**53, params={"name": "spend"})
-    assert names(live, rules(big)) == {"Big"}
-    assert names(live, rules(condition("attribute.number", "is_set", params={"name": "spend"}))) == {"Big"}
+    spend = {"name": "spend"}
+    assert names(live, rules(condition("attribute.number", "eq", 2**53 + 1, params=spend))) == {"Big"}
+    assert names(live, rules(condition("attribute.number", "eq", 2**53, params=spend))) == set()
+    assert names(live, rules(condition("attribute.number", "eq", 0.1, params=spend))) == {"Tenth"}
+    assert names(live, rules(condition("attribute.number", "is_set", params=spend))) == {"Big", "Tenth"}
 
 
-def test_a_number_beyond_any_double_counts_as_no_number_instead_of_failing(live: Environment) -> None:
-    # A shop may send 10**400: PostgreSQL cannot make it a double, so a cast would fail every segment
+def test_a_number_beyond_any_double_compares_instead_of_failing(live: Environment) -> None:
+    # A shop may send 10**400: no double holds it, so a cast to one would fail every segment
     customer(live, "Huge", attributes={"spend": 10**400})
     customer(live, "Small", attributes={"spend": 5})
     spend = {"name": "spend"}
-    assert names(live, rules(condition("attribute.number", "gte", 0, params=spend))) == {"Small"}
-    negated = condition("attribute.number", "gte", 0, params=spend, negate=True)
-    assert names(live, rules(negated)) == {"Huge"}
+    assert names(live, rules(condition("attribute.number", "gte", 10, params=spend))) == {"Huge"}
+    negated = condition("attribute.number", "gte", 10, params=spend, negate=True)
+    assert names(live, rules(negated)) == {"Small"}
 
 
 # --- orders -------------------------------------------------------------------------------------------------

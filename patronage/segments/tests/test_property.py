@@ -83,7 +83,7 @@ ATTRIBUTE_NAMES = ("tier", "spend", "since", "vip", "a.b", "with space", "it's [
 RULE_ATTRIBUTE_NAMES = (*ATTRIBUTE_NAMES, "Tier", "missing")
 # Instants fall in the last SPAN days (and a couple of days ahead).
 SPAN = 21
-# Numbers compare as doubles: 2**53 + 1 is 2**53.
+# Numbers compare exactly as written: 2**53 + 1 is not 2**53 (a double could not tell them apart).
 NUMBERS = (-3, -0.5, 0, 1, 2, 2.5, 3, 3.0, 10, 99.75, 1000, 2**53, 2**53 + 1, -(2**53) - 1, 10**20, 1e20)
 STATES = ("open", "closed", "cancelled", "partially_returned")
 
