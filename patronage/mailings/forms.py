@@ -25,7 +25,6 @@ from patronage.customers.forms import add_domain_errors
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.segments.models import Segment
 from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
-from patronage.workspace.models import Environment
 
 from .models import Mailing
 from .services import MailingInput, mailing_check, parse_email_list
@@ -130,12 +129,6 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
             raise forms.ValidationError([detail.details for detail in exc.details]) from exc
         self.emails = lines
         return upload
-
-    def environment_of(self) -> Environment | None:
-        if self.instance.pk:
-            return self.instance.environment
-        environment = self.cleaned_data.get("environment")
-        return environment if isinstance(environment, Environment) else None
 
     def mailing_input(self) -> MailingInput:
         data = self.cleaned_data

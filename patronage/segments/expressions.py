@@ -53,14 +53,11 @@ def valid_name(name: str) -> bool:
     return bool(name) and len(name) <= 100 and not any(c in '"\\' or ord(c) < 32 for c in name)
 
 
-class JsonAttribute(Expression):
-    """``attributes[name]`` when it holds a JSON value of ``kind``, else NULL."""
+class _OnAttributes(Expression):
+    """An expression over the profile's ``attributes`` column."""
 
-    def __init__(self, name: str, kind: str, column: str = "attributes") -> None:
-        if kind not in KINDS or not valid_name(name):
-            raise ValueError(f"cannot read attribute {name!r} as {kind}")
-        super().__init__(output_field=_OUTPUT[kind]())
-        self.name, self.kind = name, kind
+    def __init__(self, output_field: Field[Any, Any], column: str = "attributes") -> None:
+        super().__init__(output_field=output_field)
         self.column: Any = F(column)
 
     def get_source_expressions(self) -> list[Any]:
@@ -68,6 +65,16 @@ class JsonAttribute(Expression):
 
     def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.column,) = exprs
+
+
+class JsonAttribute(_OnAttributes):
+    """``attributes[name]`` when it holds a JSON value of ``kind``, else NULL."""
+
+    def __init__(self, name: str, kind: str, column: str = "attributes") -> None:
+        if kind not in KINDS or not valid_name(name):
+            raise ValueError(f"cannot read attribute {name!r} as {kind}")
+        super().__init__(_OUTPUT[kind](), column)
+        self.name, self.kind = name, kind
 
     def as_sql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
@@ -105,7 +112,7 @@ def _interleave(template: str, column_params: list[Any], key: str) -> list[Any]:
 _NUMBER_LOOKUPS = ("exact", "lt", "lte", "gt", "gte")
 
 
-class JsonNumberTest(Expression):
+class JsonNumberTest(_OnAttributes):
     """``attributes[name] <lookup> value``, exactly; false where the attribute holds no number.
 
     On PostgreSQL jsonb's own comparison (no cast, so no cast error, and the attribute is read twice, not
@@ -120,15 +127,8 @@ class JsonNumberTest(Expression):
             raise ValueError(f"cannot test attribute {name!r} with {lookup}")
         if lookup == "isnull" and value is not False:
             raise ValueError("test 'holds a number' with isnull=False and negate it")
-        super().__init__(output_field=BooleanField())
+        super().__init__(BooleanField(), column)
         self.name, self.lookup, self.value = name, lookup, value
-        self.column: Any = F(column)
-
-    def get_source_expressions(self) -> list[Any]:
-        return [self.column]
-
-    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
-        (self.column,) = exprs
 
     def as_sql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any

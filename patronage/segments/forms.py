@@ -10,7 +10,6 @@ from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from patronage.core.errors import DomainError, ErrorDetail
 from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
-from patronage.workspace.models import Environment
 
 from .models import Segment
 from .rules import check
@@ -37,12 +36,6 @@ class SegmentForm(EnvironmentChoiceMixin, forms.ModelForm):
         self.rule_problems: list[ErrorDetail] = []
         if not self.is_bound:
             self.initial["rules"] = json.dumps(self.instance.rules)
-
-    def environment_of(self) -> Environment | None:
-        if self.instance.pk:
-            return self.instance.environment
-        environment = self.cleaned_data.get("environment")
-        return environment if isinstance(environment, Environment) else None
 
     def clean_rules(self) -> Any:
         try:

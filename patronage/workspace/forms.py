@@ -30,3 +30,12 @@ class EnvironmentChoiceMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         environments_ensure()
         super().__init__(*args, **kwargs)
+
+    def environment_of(self) -> Environment | None:
+        """A saved object's environment (fixed), else the one chosen in the form, once cleaned."""
+        instance = getattr(self, "instance", None)
+        if instance is not None and instance.pk:
+            environment: Environment = instance.environment
+            return environment
+        chosen = getattr(self, "cleaned_data", {}).get("environment")
+        return chosen if isinstance(chosen, Environment) else None
