@@ -49,10 +49,14 @@ def search(queryset: QuerySet[CustomerProfile], term: str) -> QuerySet[CustomerP
 
 
 def day_bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Inclusive calendar dates -> [start of the first day, start of the day after the last) as instants."""
+    """Inclusive calendar dates -> [start of the first day, start of the day after the last) as instants.
+
+    The calendar's last day (9999-12-31) has no day after it: up to it is no upper bound at all."""
     tz = timezone.get_current_timezone()
     lower = dt.datetime.combine(start, dt.time(), tzinfo=tz) if start else None
-    upper = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=tz) if end else None
+    upper = None
+    if end and end < dt.date.max:
+        upper = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     return lower, upper
 
 

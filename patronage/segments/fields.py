@@ -137,26 +137,19 @@ def date_q(target: Target, operator: str, value: Any) -> Q:
     return target.q(lookup, target.prepare(value))
 
 
-def _day_bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """``day_bounds``, open-ended after the calendar's last day (9999-12-31 has no day after it)."""
-    if end == dt.date.max:
-        return day_bounds(start, None)[0], None
-    return day_bounds(start, end)
-
-
 def instant_range(operator: str, value: Any, ctx: Context) -> tuple[dt.datetime | None, dt.datetime | None]:
     """An instant operator as [lower, upper) instants; calendar days are in the site's time zone."""
     if operator == "on":
-        return _day_bounds(value, value)
+        return day_bounds(value, value)
     if operator == "before":
-        return None, _day_bounds(value, None)[0]
+        return None, day_bounds(value, None)[0]
     if operator == "after":
-        if value == dt.date.max:  # nothing is after the last day: an empty range
-            start = _day_bounds(value, None)[0]
+        if value == dt.date.max:  # nothing is after the calendar's last day: an empty range
+            start = day_bounds(value, None)[0]
             return start, start
-        return _day_bounds(None, value)[1], None
+        return day_bounds(None, value)[1], None
     if operator == "between":
-        return _day_bounds(value[0], value[1])
+        return day_bounds(value[0], value[1])
     if operator == "in_last_days":
         return ctx.now - dt.timedelta(days=value), None
     if operator == "more_than_days_ago":
@@ -179,7 +172,7 @@ def instant_q(target: Target, operator: str, value: Any, ctx: Context) -> Q:
 def period_q(clause: Clause, ctx: Context, column: str) -> Q:
     """The optional ``since``/``until``/``last_days`` parameters of a clause, on an instant column."""
     params = clause.params
-    lower, upper = _day_bounds(params.get("since"), params.get("until"))
+    lower, upper = day_bounds(params.get("since"), params.get("until"))
     if "last_days" in params:
         lower = ctx.now - dt.timedelta(days=params["last_days"])
     query = Q()

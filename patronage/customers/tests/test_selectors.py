@@ -213,3 +213,9 @@ def test_bad_values_are_reported_with_their_parameter(live: Environment) -> None
         {"tax_exempt": ["maybe"], "orders_min": ["-1"], "created_from": ["31/12/2025"]}, errors=errors
     )
     assert {p.pointer for p in errors.problems} == {"tax_exempt", "orders_min", "created_from"}
+
+
+def test_a_range_up_to_the_calendars_last_day_has_no_upper_bound() -> None:
+    lower, upper = selectors.day_bounds(dt.date(2026, 1, 1), dt.date.max)
+    assert lower is not None and lower.date() == dt.date(2026, 1, 1)
+    assert upper is None
