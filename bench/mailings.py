@@ -4,10 +4,10 @@
    of 110,000 promo codes and a draft mailing whose HTML and text bodies call ``client.promocode`` once
    (the same code in both) and show a few client fields;
 2. **prepare**: ``mailing_start`` (recipients fixed, capacity checked) and ``mailing_send_run`` up to the
-   handover (codes reserved in batches, issues recorded, every message rendered and stored), timed in the
-   process: target >= 20,000 messages/s. Beside it, the raw engines for the same work: Jinja2 rendering the
-   same templates without the sandbox, without any database (the render's ceiling), and PostgreSQL's own
-   ``UPDATE`` handing 100,000 codes to 100,000 customers in one statement (the reservation's floor);
+   handover (each customer snapshotted, codes issued and recorded, every message rendered; two batches at
+   once), timed in the process: target >= 20,000 messages/s. Beside it, the raw engines for the same work:
+   Jinja2 rendering the same templates without the sandbox, without any database (the render's ceiling), and
+   PostgreSQL's own ``UPDATE`` handing 100,000 codes to 100,000 customers in one statement (the reservation's floor);
 3. **deliver**: a second mailing to 10,000 of them is sent through Django's SMTP backend to an SMTP sink
    (aiosmtpd, its own process, on loopback): target >= 500 messages/s. Beside it, ``smtplib`` sending the
    same number of prepared messages over one connection (the protocol's ceiling on this machine).
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(
             f"prepare  ours {r['prepare_per_s']:>7,} msg/s ({a.recipients:,} in "
-            f"{prepared['total_s']:.2f} s: start {r['start_s']} s + reserve/render/store {r['prepare_s']} s)"
+            f"{prepared['total_s']:.2f} s: start {r['start_s']} s + reserve/render {r['prepare_s']} s)"
             f"   target >= {PREPARE_TARGET:,.0f}"
         )
         print(

@@ -29,10 +29,11 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _one_mailing_connection(settings: Any) -> None:
-    # Extra SMTP connections are threads with their own database connections, which cannot see a test's
-    # uncommitted rows; tests with committed data (transaction=True) opt in to more.
+def _one_mailing_thread(settings: Any) -> None:
+    # Extra SMTP connections and preparation lanes are threads with their own database connections, which
+    # cannot see a test's uncommitted rows; tests with committed data (transaction=True) opt in to more.
     settings.PATRONAGE_MAILING_CONNECTIONS = 1
+    settings.PATRONAGE_MAILING_PREPARE_LANES = 1
 
 
 @pytest.fixture

@@ -175,6 +175,9 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
 # SMTP connections a mailing's sender uses at once (each its own thread and database connection).
 PATRONAGE_MAILING_CONNECTIONS = int(os.environ.get("PATRONAGE_MAILING_CONNECTIONS", "3"))
+# Batches a mailing's sender prepares at once on PostgreSQL (each its own thread, transaction and database
+# connection): one renders while the other's statements run in the database.
+PATRONAGE_MAILING_PREPARE_LANES = int(os.environ.get("PATRONAGE_MAILING_PREPARE_LANES", "2"))
 PATRONAGE_EMAIL_LIST_MAX_BYTES = int(os.environ.get("PATRONAGE_EMAIL_LIST_MAX_BYTES", str(50 * 1024 * 1024)))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patronage <noreply@localhost>")
 

@@ -26,7 +26,11 @@ from patronage.core.errors import (
 from patronage.core.locking import get_or_create_locked, lock
 from patronage.core.rows import pipelined, rows
 from patronage.customers.models import CustomerProfile
-from patronage.customers.services import profile_lock_or_create, validate_integration_id
+from patronage.customers.services import (
+    BEFORE_PROFILES_DELETE,
+    profile_lock_or_create,
+    validate_integration_id,
+)
 from patronage.workspace.models import Application, Environment
 
 from .models import TRANSITIONS, CartItem, CustomerSession, Event, ReturnedItem, SessionReturn, SessionState
@@ -363,5 +367,8 @@ def customer_data_erase(*, environment: Environment, integration_id: str) -> Non
     ).first()
     if profile is None:
         raise _error(NotFound, f"Customer profile {integration_id} not found", "/integrationId")
-    sessions_anonymize(CustomerProfile.objects.filter(pk=profile.pk))
+    # What every deletion of customers does first (sessions_anonymize among them): nothing of the customer
+    # stays elsewhere.
+    for hook in BEFORE_PROFILES_DELETE:
+        hook(CustomerProfile.objects.filter(pk=profile.pk))
     profile.delete()

@@ -367,7 +367,7 @@ class MailingDeliveryAdmin(ModelAdmin):
         "reason",
         "prepared_at",
         "sent_at",
-        "subject",
+        "rendered_subject",
         "rendered_text",
         "rendered_html",
         "issued_codes",
@@ -397,22 +397,34 @@ class MailingDeliveryAdmin(ModelAdmin):
         url = reverse("admin:customers_customerprofile_change", args=[delivery.profile_id])
         return format_html('<a href="{}" class="text-primary-600">{}</a>', url, delivery.email)
 
+    def _message(self, delivery: MailingDelivery) -> tuple[str, str, str]:
+        # The three fields of one page show one message: rendered once (a prepared one is rendered on demand).
+        if not hasattr(delivery, "_message"):
+            delivery._message = selectors.delivery_message(delivery) or ("", "", "")  # type: ignore[attr-defined]
+        return delivery._message  # type: ignore[attr-defined,no-any-return]
+
+    @admin.display(description="Subject")
+    def rendered_subject(self, delivery: MailingDelivery) -> str:
+        return self._message(delivery)[0] or "—"
+
     @admin.display(description="Text")
     def rendered_text(self, delivery: MailingDelivery) -> str:
+        text = self._message(delivery)[2]
         return format_html(
-            '<pre class="whitespace-pre-wrap text-sm" id="delivery-text">{}</pre>', delivery.text or "—"
+            '<pre class="whitespace-pre-wrap text-sm" id="delivery-text">{}</pre>', text or "—"
         )
 
     @admin.display(description="HTML")
     def rendered_html(self, delivery: MailingDelivery) -> str:
-        if not delivery.html:
+        html = self._message(delivery)[1]
+        if not html:
             return "—"
         # srcdoc in an iframe with every sandbox restriction: the message's HTML cannot run script or
         # reach the back office.
         return format_html(
             '<iframe id="delivery-html" sandbox="" srcdoc="{}" title="Message" '
             'class="bg-white border border-base-200 rounded-default w-full" style="height: 28rem"></iframe>',
-            delivery.html,
+            html,
         )
 
     @admin.display(description="Promo codes in this message")

@@ -3,10 +3,12 @@
 A delivery moves ``pending -> ready -> sending -> sent | failed``, or to ``skipped`` with the reason:
 
 - ``pending``: the recipient is fixed (materialized when the send starts) but nothing was issued yet;
-- ``ready``: its promo codes are reserved and recorded as issues and the message is rendered and stored,
-  all in the one transaction that prepared its batch;
-- ``sending``: claimed by the sender just before the SMTP conversation; committed first, so a crash
-  leaves at most the one message in flight ambiguous, and that one is never sent again;
+- ``ready``: the customer as they are now is kept on the delivery (``client``), its promo codes are
+  reserved and recorded as issues, and the message was rendered once to learn which codes it shows, all in
+  the one transaction that prepared its batch;
+- ``sending``: rendered again from the same snapshot and codes (rendering is deterministic, so it is the
+  message preparation saw), stored, and claimed just before the SMTP conversation; committed first, so a
+  crash leaves at most the one message in flight ambiguous, and that one is never sent again;
 - ``sent`` / ``failed`` (with the SMTP server's reason) / ``skipped`` (no consent, no customer with this
   email, the group ran out of codes, a template error for this customer).
 """
@@ -100,14 +102,24 @@ class MailingDelivery(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
 
-    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: every index below starts with it (a plain one misled the planner into sorting a
+    # whole new mailing's deliveries for each batch before its statistics were gathered). No database
+    # constraint either: the start inserts a mailing's deliveries while holding the mailing's row lock, so
+    # the per-row check would only cost time (deleting a mailing deletes its deliveries through Django).
+    mailing = models.ForeignKey(
+        Mailing, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )
     profile = models.ForeignKey(
         CustomerProfile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     email = models.CharField(max_length=254)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     reason = models.TextField(blank=True)
-    # The message as rendered for this recipient (what was sent, byte for byte, apart from MIME framing).
+    # What the message knows of the customer, taken when the delivery is prepared (see mailings.clients):
+    # the message is rendered from it, so later edits of the profile do not change a prepared message.
+    client = models.JSONField(null=True, blank=True)
+    # The message as handed to the SMTP server (byte for byte, apart from MIME framing); stored when the
+    # delivery is claimed for sending. Until then it is rendered on demand from ``client`` and the codes.
     subject = models.TextField(blank=True)
     html = models.TextField(blank=True)
     text = models.TextField(blank=True)

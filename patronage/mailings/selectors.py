@@ -11,10 +11,10 @@ from django.db.models.functions import Lower
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.promocodes.models import PromoCodeGroup
-from patronage.promocodes.selectors import active_counts, groups_by_name
+from patronage.promocodes.selectors import active_counts, groups_by_name, mailing_codes
 from patronage.segments.selectors import segment_q
 
-from . import templating
+from . import clients, templating
 from .models import Mailing, MailingDelivery, MailingListEmail
 
 Status = MailingDelivery.Status
@@ -156,3 +156,21 @@ def first_recipient_email(mailing: Mailing) -> str | None:
 
 def mailing_names(ids: set[int]) -> dict[int, str]:
     return dict(Mailing.objects.filter(pk__in=ids).values_list("id", "name"))
+
+
+def delivery_message(delivery: MailingDelivery) -> tuple[str, str, str] | None:
+    """(subject, HTML, text) of one recipient's message: as handed to the SMTP server once it was claimed
+    for sending; for a prepared one, as it will be sent (rendered from its snapshot and codes, which is
+    what sending does); None before preparation, for the skipped, and for one that failed to render."""
+    if delivery.subject or delivery.html or delivery.text:
+        return delivery.subject, delivery.html, delivery.text
+    if delivery.status != Status.READY or delivery.client is None:
+        return None
+    issued = mailing_codes(mailing_id=delivery.mailing_id, profile_ids=[delivery.profile_id or 0])
+    client = clients.with_codes(
+        clients.client_from_snapshot(delivery.client), issued.get(delivery.profile_id or 0, ())
+    )
+    try:
+        return templating.message(templating.renderer(delivery.mailing.templates)(client))
+    except templating.RenderFailed:
+        return None

@@ -1,16 +1,22 @@
 """The send: prepare every recipient in batches, then hand the messages to the SMTP server.
 
-Preparing a batch is one transaction: take the batch's pending deliveries, reserve one code per recipient
-from each group the templates issue from (``promocodes.services.promo_codes_reserve``), render, give back
-the codes a message did not show (a ``{% if %}`` skipped the macro, a template failed for this customer),
-record the issues and store each rendered message on its delivery. A crash in between undoes all of it;
-after the commit the codes are the recipients' and never reserved again.
+Preparing a batch is one transaction: claim the batch's pending deliveries, taking a snapshot of each
+customer as they are now (one ``UPDATE ... FROM ... RETURNING``), issue one code per recipient from each
+group the templates issue from and record the issues (``promocodes.services.promo_codes_issue``, one
+statement per group), render every message once to learn which codes it shows, and take back the codes a
+message does not show (a ``{% if %}`` skipped the macro, a template failed for this customer). A crash in
+between undoes all of it; after the commit the codes are the recipients' and never issued again. On
+PostgreSQL two batches are prepared at once (``_Preparer``): one renders while the other's statements run.
 
-Delivering is at most once per recipient: a delivery is claimed (``ready -> sending``, committed) before its
-SMTP conversation and marked ``sent``/``failed`` in the same transaction that claims the next one. A sender
-that dies leaves at most the one message it was handing over in ``sending``; the next sender marks it failed
-("interrupted") instead of sending a second copy. That is one commit per message: a fraction of the SMTP
-conversation, which is per message anyway.
+Delivering renders each message again from its snapshot and codes (rendering is deterministic, so it is the
+message preparation saw) and is at most once per recipient: a delivery is claimed (``ready -> sending``,
+with the message stored, committed) before its SMTP conversation and marked ``sent``/``failed`` in the same
+transaction that claims the next one. A sender that dies leaves at most the one message it was handing over
+in ``sending``; the next sender marks it failed ("interrupted") instead of sending a second copy. That is
+one commit per message: a fraction of the SMTP conversation, which is per message anyway.
+
+Preparation does not store the rendered messages: at a hundred thousand recipients writing them was most of
+the database's work, and rendering twice costs less than that.
 
 One sender per mailing at a time: a lease on the mailing row, renewed as it works. A sender that stops
 renewing (a crash, a kill) loses it after ``LEASE``; ``resume_stalled`` (run by every worker) and the back
@@ -36,16 +42,18 @@ from django.db import connection, transaction
 from patronage.core import clock
 from patronage.core.bulk import db_value, update_rows
 from patronage.promocodes.models import IssueKind, PromoCodeGroup
-from patronage.promocodes.selectors import groups_by_name, last_issued_codes
+from patronage.promocodes.selectors import groups_by_name, last_issued_codes, mailing_codes
 from patronage.promocodes.services import (
     IssueRow,
+    Reserved,
     promo_code_issues_record,
-    promo_codes_release,
-    promo_codes_reserve,
+    promo_codes_issue,
+    promo_codes_unissue,
 )
 
-from . import templating
+from . import clients, templating
 from .models import Mailing, MailingDelivery
+from .services import CUSTOMER_GONE
 
 logger = logging.getLogger(__name__)
 Status = MailingDelivery.Status
@@ -59,7 +67,6 @@ INTERRUPTED = (
 )
 OUT_OF_CODES = "Group “{group}” ran out of active codes"
 BUSY = "Another sender is working on this mailing"
-CUSTOMER_GONE = "The customer was deleted after the send started"
 CONSENT_WITHDRAWN = "No marketing consent (withdrawn after the send started)"
 
 
@@ -118,6 +125,28 @@ def _lease_renew(mailing_id: int, owner: str) -> None:
         raise LeaseLost
 
 
+class _Lease:
+    """A sender's hold on its mailing, renewed from any of its threads at most every ``RENEW_EVERY``.
+
+    Renewing is not needed for safety (claims lock their deliveries and codes, so two senders never prepare
+    or send the same one), only to keep a working sender from being taken over; it is kept out of the batch
+    transactions so that those do not queue behind one another on the mailing's row.
+    """
+
+    def __init__(self, mailing_id: int, owner: str) -> None:
+        self.mailing_id = mailing_id
+        self.owner = owner
+        self.renewed = clock.now()
+        self.lock = threading.Lock()
+
+    def renew(self) -> None:
+        with self.lock:
+            if clock.now() - self.renewed < RENEW_EVERY:
+                return
+            self.renewed = clock.now()
+        _lease_renew(self.mailing_id, self.owner)
+
+
 def _lease_release(mailing_id: int, owner: str) -> None:
     _execute(
         f"UPDATE {_mailings()} SET lease_owner = '', lease_expires = NULL WHERE id = %s AND lease_owner = %s",
@@ -134,8 +163,9 @@ class _Plan:
     initial: list[PromoCodeGroup]
     repeat: list[PromoCodeGroup]
     missing: list[str] = field(default_factory=list)  # groups deleted since the draft was checked
-    # Per group, the highest code id this send reserved: where the next batch's reservation starts.
+    # Per group, the highest code id this send issued so far: where the next batch's codes start.
     after: dict[int, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _plan(mailing: Mailing) -> _Plan:
@@ -151,168 +181,207 @@ def _plan(mailing: Mailing) -> _Plan:
     return plan
 
 
-_RECIPIENT_FIELDS = (
-    "id",
-    "profile_id",
-    "profile__integration_id",
-    "profile__name",
-    "email",
-    "profile__phone",
-    "profile__birth_date",
-    "profile__group__name",
-    "profile__tax_exempt",
-    "profile__closed_sessions",
-    "profile__total_sales",
-    "profile__created",
-    "profile__attributes",
-    "profile__accepts_marketing",  # read again: consent withdrawn after the start is honoured
-)
-
-
-def _pending_batch(mailing: Mailing) -> list[tuple[Any, ...]]:
-    pending = MailingDelivery.objects.filter(mailing_id=mailing.pk, status=Status.PENDING).order_by("id")
+def _claim_sql() -> str:
+    """Take the next pending deliveries: ready with the customer's snapshot, or skipped when the customer
+    was deleted or withdrew consent since the start. Returns (id, profile_id, snapshot or NULL)."""
+    batch = (
+        f"SELECT id, profile_id FROM {_deliveries()} WHERE mailing_id = %s AND status = %s "
+        "ORDER BY id LIMIT %s"
+    )
+    # SQLite's RETURNING names the updated table's columns only, unqualified; PostgreSQL's needs them
+    # qualified (the joined tables have an id too).
+    returning = "id, profile_id, client"
     if connection.vendor == "postgresql":
         # Two senders (one whose lease lapsed) never prepare the same deliveries.
-        pending = pending.select_for_update(skip_locked=True, of=("self",))
-    return list(pending.values_list(*_RECIPIENT_FIELDS)[:BATCH])
+        batch += " FOR UPDATE SKIP LOCKED"
+        returning = "d.id, d.profile_id, d.client"
+    return f"""WITH batch AS ({batch})
+        UPDATE {_deliveries()} AS d SET
+            status = CASE WHEN p.accepts_marketing THEN %s ELSE %s END,
+            reason = CASE WHEN p.id IS NULL THEN %s WHEN p.accepts_marketing THEN '' ELSE %s END,
+            client = CASE WHEN p.accepts_marketing THEN {clients.snapshot_sql(email="d.email")} END,
+            prepared_at = %s
+        FROM batch AS b
+            LEFT JOIN {clients.profiles_table()} AS p ON p.id = b.profile_id
+            LEFT JOIN {clients.groups_table()} AS g ON g.id = p.group_id
+        WHERE d.id = b.id
+        RETURNING {returning}"""
 
 
-def _client(row: tuple[Any, ...]) -> templating.Client:
-    (
-        _,
-        _,
-        integration_id,
-        name,
-        email,
-        phone,
-        birth_date,
-        group,
-        tax_exempt,
-        orders,
-        sales,
-        created,
-        attributes,
-        _,
-    ) = row
-    return templating.Client(
-        integration_id=integration_id or "",
-        name=name or "",
-        email=email,
-        phone=phone or "",
-        birth_date=birth_date,
-        group=group or "",
-        tax_exempt=bool(tax_exempt),
-        orders=orders or 0,
-        total_sales=sales,
-        created=created,
-        attributes=attributes if isinstance(attributes, dict) else {},
-    )
+def _claim_batch(mailing: Mailing, now: dt.datetime) -> list[tuple[int, int | None, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(),
+            [
+                mailing.pk,
+                Status.PENDING,
+                BATCH,
+                Status.READY,
+                Status.SKIPPED,
+                CUSTOMER_GONE,
+                CONSENT_WITHDRAWN,
+                db_value(MailingDelivery, "prepared_at", now),
+            ],
+        )
+        return cursor.fetchall()
 
 
-def _prepare_batch(mailing: Mailing, plan: _Plan, owner: str) -> tuple[int, int]:
+def _prepare_batch(mailing: Mailing, plan: _Plan) -> tuple[int, int]:
     """Prepare the next batch of pending deliveries; returns (ready, skipped), (0, 0) when none is left."""
     now = clock.now()
     with transaction.atomic():
-        _lease_renew(mailing.pk, owner)
-        rows = _pending_batch(mailing)
-        if not rows:
+        claimed = _claim_batch(mailing, now)
+        if not claimed:
             return 0, 0
-        skipped: dict[int, str] = {}  # delivery id -> why
-        profile_of = {row[0]: row[1] for row in rows}
-        # A customer deleted since the start leaves the delivery without a profile: no one to issue a code
-        # to or to record it for (an issue needs its customer).
-        skipped.update({d: CUSTOMER_GONE for d, profile_id in profile_of.items() if profile_id is None})
-        skipped.update({row[0]: CONSENT_WITHDRAWN for row in rows if row[1] is not None and not row[-1]})
+        # delivery id -> (profile id, snapshot); the rest (no snapshot: no customer or no consent) were
+        # skipped by the claim itself.
+        ready = {
+            d: (profile_id, snapshot)
+            for d, profile_id, snapshot in claimed
+            if snapshot is not None and profile_id is not None
+        }
+        skipped: dict[int, str] = {}  # ready deliveries that end skipped after all -> why
         for name in plan.missing:
-            skipped.update(dict.fromkeys(profile_of, f"Group “{name}” no longer exists"))
-        # Reserve group by group; a recipient missing a code of any group is skipped.
-        reserved: dict[str, dict[int, Any]] = {}
+            skipped.update(dict.fromkeys(ready, f"Group “{name}” no longer exists"))
+        # Issue group by group; a recipient missing a code of any group is skipped.
+        issued: dict[str, dict[int, Reserved]] = {}
         for group in plan.initial:
-            wanting = [profile_of[d] for d in profile_of if d not in skipped]
-            got = promo_codes_reserve(
-                group_id=group.pk, profile_ids=wanting, now=now, after_id=plan.after.get(group.pk, 0)
-            )
-            if len(got) < len(wanting) and plan.after.get(group.pk):
-                # Codes given back below the cursor (a message that did not show its code) still count.
-                rest = [profile_id for profile_id in wanting if profile_id not in got]
-                got.update(promo_codes_reserve(group_id=group.pk, profile_ids=rest, now=now))
-            if got:
-                plan.after[group.pk] = max(plan.after.get(group.pk, 0), *(r.code_id for r in got.values()))
-            reserved[group.name.casefold()] = got
-            for delivery_id, profile_id in profile_of.items():
+            wanting = [profile_id for d, (profile_id, _) in ready.items() if d not in skipped]
+            got = _issue(mailing, plan, group, wanting, now)
+            issued[group.name.casefold()] = got
+            for delivery_id, (profile_id, _) in ready.items():
                 if delivery_id not in skipped and profile_id not in got:
                     skipped[delivery_id] = OUT_OF_CODES.format(group=group.name)
+        profile_ids = [profile_id for profile_id, _ in ready.values()]
         last = {
-            group.name.casefold(): last_issued_codes(group_id=group.pk, profile_ids=list(profile_of.values()))
+            group.name.casefold(): last_issued_codes(group_id=group.pk, profile_ids=profile_ids)
             for group in plan.repeat
         }
-        by_name = {group.name.casefold(): group for group in (*plan.initial, *plan.repeat)}
-        ready: list[tuple[Any, ...]] = []
-        issues: list[IssueRow] = []
-        release: list[int] = []
-        for row in rows:
-            delivery_id, profile_id = row[0], row[1]
-            codes = {name: got[profile_id] for name, got in reserved.items() if profile_id in got}
+        by_name = {group.name.casefold(): group for group in plan.repeat}
+        unissue: list[int] = []
+        repeats: list[IssueRow] = []
+        for delivery_id, (profile_id, snapshot) in ready.items():
+            codes = {name: got[profile_id] for name, got in issued.items() if profile_id in got}
             if delivery_id in skipped:
-                release.extend(code.code_id for code in codes.values())
+                unissue.extend(code.code_id for code in codes.values())
                 continue
-            client = _client(row)
+            client = clients.client_from_snapshot(snapshot)
             client.codes = {name: code.code for name, code in codes.items()}
             client.last_codes = {
                 name: found[profile_id] for name, found in last.items() if profile_id in found
             }
             try:
-                message = plan.render(client)
+                plan.render(client)
             except templating.RenderFailed as exc:
                 skipped[delivery_id] = f"Template error for this customer: {exc.problem}"
-                release.extend(code.code_id for code in codes.values())
+                unissue.extend(code.code_id for code in codes.values())
                 continue
-            for name, code in codes.items():
-                if name in client.used_initial:
-                    group = by_name[name]
-                    issues.append(
-                        IssueRow(
-                            profile_id,
-                            code.code_id,
-                            code.code,
-                            group.pk,
-                            group.name,
-                            IssueKind.INITIAL,
-                            mailing.pk,
-                        )
-                    )
-                else:
-                    release.append(code.code_id)
-            for name in client.used_repeat:
-                group = by_name[name]
-                issues.append(
-                    IssueRow(
-                        profile_id,
-                        None,
-                        client.last_codes[name],
-                        group.pk,
-                        group.name,
-                        IssueKind.REPEAT,
-                        mailing.pk,
-                    )
+            unissue.extend(code.code_id for name, code in codes.items() if name not in client.used_initial)
+            repeats.extend(
+                IssueRow(
+                    profile_id,
+                    None,
+                    client.last_codes[name],
+                    by_name[name].pk,
+                    by_name[name].name,
+                    IssueKind.REPEAT,
+                    mailing.pk,
                 )
-            ready.append(
-                (
-                    delivery_id,
-                    Status.READY,
-                    message.get("subject", "").replace("\r", " ").replace("\n", " "),
-                    message.get("html_body", ""),
-                    message.get("text_body", ""),
-                    db_value(MailingDelivery, "prepared_at", now),
-                )
+                for name in client.used_repeat
             )
-        promo_codes_release(code_ids=release)
-        promo_code_issues_record(issues=issues, now=now)
-        update_rows(MailingDelivery, ["status", "subject", "html", "text", "prepared_at"], ready)
+        promo_codes_unissue(code_ids=unissue, mailing_id=mailing.pk)
+        promo_code_issues_record(issues=repeats, now=now)
         update_rows(
-            MailingDelivery, ["status", "reason"], [(d, Status.SKIPPED, why) for d, why in skipped.items()]
+            MailingDelivery,
+            ["status", "reason", "client"],
+            [(d, Status.SKIPPED, why, None) for d, why in skipped.items()],
         )
-        return len(ready), len(skipped)
+        return len(ready) - len(skipped), len(claimed) - len(ready) + len(skipped)
+
+
+def _issue(
+    mailing: Mailing, plan: _Plan, group: PromoCodeGroup, profile_ids: list[int], now: dt.datetime
+) -> dict[int, Reserved]:
+    with plan.lock:
+        after = plan.after.get(group.pk, 0)
+    got = promo_codes_issue(
+        group=group, profile_ids=profile_ids, mailing_id=mailing.pk, now=now, after_id=after
+    )
+    if len(got) < len(profile_ids) and after:
+        # Codes below the cursor (given back by a message that did not show its code, or left by a batch of
+        # another lane that rolled back) still count.
+        rest = [profile_id for profile_id in profile_ids if profile_id not in got]
+        got.update(promo_codes_issue(group=group, profile_ids=rest, mailing_id=mailing.pk, now=now))
+    if got:
+        with plan.lock:
+            plan.after[group.pk] = max(plan.after.get(group.pk, 0), *(code.code_id for code in got.values()))
+    return got
+
+
+class _Preparer:
+    """Prepares every pending delivery, batch after batch.
+
+    On PostgreSQL ``PATRONAGE_MAILING_PREPARE_LANES`` batches (default 2) are prepared at once, each in its
+    own transaction on its own connection: while one lane renders (Python), the other's statements run in
+    the database, so both cores work. Lanes never take the same deliveries or codes (``SKIP LOCKED``).
+    SQLite has one writer at a time: one lane.
+    """
+
+    def __init__(
+        self,
+        mailing: Mailing,
+        plan: _Plan,
+        lease: _Lease,
+        outcome: SendOutcome,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.mailing = mailing
+        self.plan = plan
+        self.lease = lease
+        self.outcome = outcome
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        lanes = int(getattr(settings, "PATRONAGE_MAILING_PREPARE_LANES", 2))
+        self.lanes = max(1, lanes) if connection.vendor == "postgresql" else 1
+
+    def run(self) -> None:
+        if self.lanes == 1:
+            self._lane()
+            return
+        errors: list[BaseException] = []
+
+        def lane() -> None:
+            try:
+                self._lane()
+            except BaseException as exc:  # re-raised in the sender's thread below
+                errors.append(exc)
+                self.stopped.set()
+            finally:
+                connection.close()
+
+        threads = [
+            threading.Thread(target=lane, name=f"mailing-{self.mailing.pk}-prepare-{n}")
+            for n in range(self.lanes)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _lane(self) -> None:
+        while not self.stopped.is_set():
+            self.lease.renew()
+            ready, skipped = _prepare_batch(self.mailing, self.plan)
+            if not ready and not skipped:
+                return
+            with self.lock:
+                self.outcome.prepared += ready
+                self.outcome.skipped += skipped
+                if self.progress:
+                    self.progress("prepare", ready + skipped)
 
 
 # --- delivering ---------------------------------------------------------------------------------------
@@ -348,8 +417,13 @@ class _Lane:
         self.deliverer = deliverer
         self.backend = get_connection(fail_silently=False)
         table = _deliveries()
-        self.claim_sql = f"UPDATE {table} SET status = %s WHERE id = %s AND status = %s"
+        # The claim stores the message as it is handed over.
+        self.claim_sql = (
+            f"UPDATE {table} SET status = %s, subject = %s, html = %s, text = %s "
+            "WHERE id = %s AND status = %s"
+        )
         self.finish_sql = f"UPDATE {table} SET status = %s, reason = %s, sent_at = %s WHERE id = %s"
+        self.fail_sql = f"UPDATE {table} SET status = %s, reason = %s WHERE id = %s AND status = %s"
         # The outcome of the message just handed over, written with the next claim in one transaction:
         # one commit per message instead of two.
         self.outcome_row: list[Any] | None = None
@@ -362,9 +436,16 @@ class _Lane:
             deliverer.stop(f"Cannot reach the SMTP server: {_smtp_reason(exc)}")
             return
         try:
-            for delivery_id, email, subject, html, text in rows:
+            for delivery_id, email, client in rows:
                 deliverer.renew()
-                if not self._claim(delivery_id):
+                try:
+                    subject, html, text = templating.message(deliverer.render(client))
+                except templating.RenderFailed as exc:
+                    # Rendering is deterministic, so this needs the mailing's templates changed under a
+                    # running send; the recipient gets nothing rather than a message unlike the prepared one.
+                    self._unrenderable(delivery_id, f"Template error for this customer: {exc.problem}")
+                    continue
+                if not self._claim(delivery_id, subject, html, text):
                     continue  # another sender got it
                 message = _message(deliverer.mailing, subject, html, text, email)
                 if not self._send_one(delivery_id, message):
@@ -373,10 +454,17 @@ class _Lane:
             self._write_outcome()
             self.backend.close()
 
-    def _claim(self, delivery_id: int) -> bool:
+    def _claim(self, delivery_id: int, subject: str, html: str, text: str) -> bool:
         with transaction.atomic():
             self._write_outcome()
-            return bool(_execute(self.claim_sql, [Status.SENDING, delivery_id, Status.READY]))
+            claimed = [Status.SENDING, subject, html, text, delivery_id, Status.READY]
+            return bool(_execute(self.claim_sql, claimed))
+
+    def _unrenderable(self, delivery_id: int, why: str) -> None:
+        with transaction.atomic():
+            self._write_outcome()
+            if _execute(self.fail_sql, [Status.FAILED, why, delivery_id, Status.READY]):
+                self.deliverer.count(Status.FAILED)
 
     def _write_outcome(self) -> None:
         if self.outcome_row is not None:
@@ -411,7 +499,7 @@ class _Lane:
         return True
 
 
-_Ready = tuple[int, str, str, str, str]
+_Ready = tuple[int, str, templating.Client]  # delivery id, address, the client with its codes
 
 
 class _Deliverer:
@@ -423,23 +511,21 @@ class _Deliverer:
     """
 
     def __init__(
-        self, mailing: Mailing, owner: str, outcome: SendOutcome, progress: ProgressCallback | None
+        self,
+        mailing: Mailing,
+        render: Callable[[templating.Client], dict[str, str]],
+        lease: _Lease,
+        outcome: SendOutcome,
+        progress: ProgressCallback | None,
     ) -> None:
         self.mailing = mailing
-        self.owner = owner
+        self.render = render
+        self.renew = lease.renew
         self.outcome = outcome
         self.progress = progress
-        self.renewed = clock.now()
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.connections = max(1, int(getattr(settings, "PATRONAGE_MAILING_CONNECTIONS", 1)))
-
-    def renew(self) -> None:
-        with self.lock:
-            if clock.now() - self.renewed < RENEW_EVERY:
-                return
-            self.renewed = clock.now()
-        _lease_renew(self.mailing.pk, self.owner)
 
     def count(self, status: str) -> None:
         with self.lock:
@@ -455,11 +541,22 @@ class _Deliverer:
         self.stopped.set()
 
     def _ready(self, after: int) -> list[_Ready]:
-        return list(
+        page = list(
             MailingDelivery.objects.filter(mailing_id=self.mailing.pk, status=Status.READY, id__gt=after)
             .order_by("id")
-            .values_list("id", "email", "subject", "html", "text")[:500]
+            .values_list("id", "email", "profile_id", "client")[:500]
         )
+        codes = mailing_codes(mailing_id=self.mailing.pk, profile_ids=[row[2] for row in page])
+        return [
+            (
+                delivery_id,
+                email,
+                clients.with_codes(clients.client_from_snapshot(snapshot), codes.get(profile_id, ())),
+            )
+            for delivery_id, email, profile_id, snapshot in page
+            # Always there: deleting a customer skips their ready deliveries (deliveries_forget_customers).
+            if snapshot is not None
+        ]
 
     def _pages(self, first: list[_Ready]) -> Iterator[_Ready]:
         page = first
@@ -556,16 +653,10 @@ def mailing_send_run(
     try:
         outcome.failed += _fail_orphans(mailing)
         plan = _plan(mailing)
-        while True:
-            ready, skipped = _prepare_batch(mailing, plan, owner)
-            if not ready and not skipped:
-                break
-            outcome.prepared += ready
-            outcome.skipped += skipped
-            if progress:
-                progress("prepare", ready + skipped)
+        lease = _Lease(mailing.pk, owner)
+        _Preparer(mailing, plan, lease, outcome, progress).run()
         if deliver:
-            _Deliverer(mailing, owner, outcome, progress).run()
+            _Deliverer(mailing, plan.render, lease, outcome, progress).run()
             outcome.finished = _finish_if_done(mailing)
         if outcome.stopped:
             Mailing.objects.filter(pk=mailing.pk).update(last_error=outcome.stopped)

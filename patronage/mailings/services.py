@@ -29,11 +29,12 @@ from patronage.promocodes.selectors import groups_by_name, last_issued_codes
 from patronage.segments.models import Segment
 from patronage.workspace.models import Environment
 
-from . import selectors, templating
+from . import clients, selectors, templating
 from .models import Mailing, MailingDelivery, MailingListEmail
 
 Status = MailingDelivery.Status
 NO_CONSENT = "No marketing consent"
+CUSTOMER_GONE = "The customer was deleted after the send started"
 NO_CUSTOMER = "No customer with this email in {environment}"
 # More than this many bad lines in an email list are counted, not listed.
 MAX_REPORTED = 50
@@ -51,22 +52,6 @@ class MailingInput:
     segment: Segment | None = None
     # A new list replaces the stored one: (file name, its lines).
     email_list: tuple[str, Iterable[str]] | None = None
-
-
-def _client_of(profile: CustomerProfile) -> templating.Client:
-    return templating.Client(
-        integration_id=profile.integration_id,
-        name=profile.name,
-        email=profile.email or "",
-        phone=profile.phone,
-        birth_date=profile.birth_date,
-        group=profile.group.name if profile.group_id and profile.group else "",
-        tax_exempt=profile.tax_exempt,
-        orders=profile.closed_sessions,
-        total_sales=profile.total_sales,
-        created=profile.created,
-        attributes=profile.attributes,
-    )
 
 
 def template_problems(
@@ -221,7 +206,7 @@ def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
     if analysis.problems:
         raise ValidationFailed(str(analysis.problems[0]))
     groups = groups_by_name(mailing.environment)
-    client = _client_of(profile)
+    client = clients.client_from_snapshot(clients.profile_snapshots([profile.pk])[profile.pk])
     notes = []
     next_codes = {}
     for name in analysis.groups(templating.INITIAL):
@@ -355,3 +340,13 @@ def mailing_resume(*, mailing: Mailing, actor: Any = None) -> None:
         Mailing.objects.filter(pk=mailing.pk).update(last_error="")
         audit(actor, mailing, CHANGE, "Resumed sending")
         transaction.on_commit(lambda: _enqueue(mailing.pk))
+
+
+def deliveries_forget_customers(profiles: QuerySet[CustomerProfile]) -> None:
+    """Customers being deleted (or erased) get no message that was not handed over yet, and no snapshot of
+    them stays on a delivery. Registered in ``customers.services.BEFORE_PROFILES_DELETE``."""
+    deliveries = MailingDelivery.objects.filter(profile__in=profiles)
+    deliveries.filter(status__in=[Status.PENDING, Status.READY]).update(
+        status=Status.SKIPPED, reason=CUSTOMER_GONE, client=None
+    )
+    deliveries.filter(client__isnull=False).update(client=None)

@@ -90,9 +90,20 @@ class IssueKind(models.TextChoices):
 class PromoCodeIssue(models.Model):
     """A code put in front of a customer (a mailing's ``promocode`` or ``last_promocode`` macro)."""
 
-    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="promo_code_issues")
-    promo_code = models.ForeignKey(PromoCode, on_delete=models.SET_NULL, null=True, related_name="issues")
-    group = models.ForeignKey(PromoCodeGroup, on_delete=models.SET_NULL, null=True, related_name="issues")
+    # Indexed through promo_issue_profile_group, which starts with it.
+    profile = models.ForeignKey(
+        CustomerProfile, on_delete=models.CASCADE, related_name="promo_code_issues", db_index=False
+    )
+    # No database constraints on the code and the group: a mailing records thousands of issues a second and
+    # the per-row checks were a third of the database's work. They hold without: issuing locks the codes it
+    # hands out and the group (services.promo_codes_issue), and deleting a group waits for those locks and
+    # unlinks its issues first (services.promo_code_group_delete).
+    promo_code = models.ForeignKey(
+        PromoCode, on_delete=models.SET_NULL, null=True, related_name="issues", db_constraint=False
+    )
+    group = models.ForeignKey(
+        PromoCodeGroup, on_delete=models.SET_NULL, null=True, related_name="issues", db_constraint=False
+    )
     code = models.CharField(max_length=MAX_CODE_LENGTH, help_text="copy: kept when the code or group goes")
     group_name = models.CharField(max_length=100, help_text="copy: kept when the group goes")
     kind = models.CharField(max_length=10, choices=IssueKind.choices)

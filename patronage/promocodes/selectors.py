@@ -116,6 +116,18 @@ def active_counts(group_ids: Iterable[int]) -> dict[int, int]:
     return counts
 
 
+def mailing_codes(*, mailing_id: int, profile_ids: Sequence[int]) -> dict[int, list[tuple[str, str, str]]]:
+    """Per customer, the codes one mailing issued them, as (kind, group name as issued, code): what their
+    message shows. One query for a page of deliveries."""
+    codes: dict[int, list[tuple[str, str, str]]] = {}
+    rows = PromoCodeIssue.objects.filter(mailing_id=mailing_id, profile_id__in=profile_ids).values_list(
+        "profile_id", "kind", "group_name", "code"
+    )
+    for profile_id, kind, group_name, code in rows:
+        codes.setdefault(profile_id, []).append((kind, group_name, code))
+    return codes
+
+
 def mailing_issues(*, mailing_id: int, profile_id: int | None) -> QuerySet[PromoCodeIssue]:
     """The codes one mailing's message put in front of one customer."""
     return PromoCodeIssue.objects.filter(mailing_id=mailing_id, profile_id=profile_id).order_by("id")

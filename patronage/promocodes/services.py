@@ -32,7 +32,7 @@ from patronage.core.naming import checked_name, save_named
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Environment
 
-from .models import PromoCode, PromoCodeGroup, PromoCodeIssue
+from .models import IssueKind, PromoCode, PromoCodeGroup, PromoCodeIssue
 from .uploads import DUPLICATE, MAX_REPORTED, ParsedCodes, parse_codes
 
 
@@ -95,6 +95,9 @@ def promo_code_group_update(
 def promo_code_group_delete(*, group: PromoCodeGroup, actor: Any = None) -> int:
     """Delete a group and its codes; the customers' issue history stays (it keeps copies of the code and
     the group's name). Returns how many issues stay."""
+    # Issuing holds the group's row (FOR KEY SHARE) until it commits: once this lock is ours no issue of the
+    # group is in flight, and none starts before the group is gone, so the unlinking below sees them all.
+    PromoCodeGroup.objects.select_for_update().filter(pk=group.pk).first()
     kept = PromoCodeIssue.objects.filter(group=group).update(group=None, promo_code=None)
     # The issues of the group's codes were unlinked just above, so the codes go by one DELETE: Django's
     # cascade would load every code (a million) to set references that are already NULL.
@@ -234,18 +237,40 @@ class Reserved:
     code: str
 
 
-def promo_codes_reserve(
-    *, group_id: int, profile_ids: Sequence[int], now: dt.datetime, after_id: int = 0
+def _issues_table() -> str:
+    return connection.ops.quote_name(PromoCodeIssue._meta.db_table)
+
+
+def _groups_table() -> str:
+    return connection.ops.quote_name(PromoCodeGroup._meta.db_table)
+
+
+def _issue_columns() -> str:
+    fields: list[Any] = [PromoCodeIssue._meta.get_field(name) for name in ISSUE_FIELDS]
+    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+
+ISSUE_FIELDS = ["profile", "promo_code", "code", "group", "group_name", "kind", "mailing_id", "created"]
+
+
+def promo_codes_issue(
+    *,
+    group: PromoCodeGroup,
+    profile_ids: Sequence[int],
+    mailing_id: int,
+    now: dt.datetime,
+    after_id: int = 0,
 ) -> dict[int, Reserved]:
-    """Issue the group's next active codes (upload order) to these customers, one each, in the order given;
-    fewer when the group runs out. Returns what each customer got.
+    """Issue the group's next active codes (upload order) to these customers, one each, in the order given,
+    and record each as an initial issue of the mailing; fewer when the group runs out. Returns what each
+    customer got. :func:`promo_codes_unissue` takes back the codes a message then does not show.
 
-    Runs inside the caller's transaction (its issues are recorded with :func:`promo_code_issues_record`
-    in the same one). Concurrent reservations never take the same code: on PostgreSQL each locks the codes
-    it picks and skips codes another has locked (``FOR UPDATE SKIP LOCKED``), and the UPDATE re-checks that
-    the code is still active; SQLite runs one writer at a time (IMMEDIATE transactions).
+    Runs inside the caller's transaction. Concurrent calls never take the same code: on PostgreSQL each locks
+    the codes it picks and skips codes another has locked (``FOR UPDATE SKIP LOCKED``), and the UPDATE
+    re-checks that the code is still active; SQLite runs one writer at a time (IMMEDIATE transactions).
+    On PostgreSQL picking, issuing and recording are one statement, whatever the number of customers.
 
-    ``after_id`` skips codes up to that id: a caller reserving batch after batch passes the highest code it
+    ``after_id`` skips codes up to that id: a caller issuing batch after batch passes the highest code it
     got so far, so each batch starts where the last ended instead of walking the index entries of every
     code issued since the last VACUUM (which made a long send quadratic).
     """
@@ -253,47 +278,63 @@ def promo_codes_reserve(
         return {}
     table = connection.ops.quote_name(PromoCode._meta.db_table)
     when = db_value(PromoCode, "issued_at", now)
+    recorded = [group.pk, group.name, IssueKind.INITIAL, mailing_id, db_value(PromoCodeIssue, "created", now)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # The group's row stays locked until the caller commits: a group being deleted is not issued
+            # from (see promo_code_group_delete); one deleted meanwhile has no code left to pick.
             cursor.execute(
-                f"""WITH picked AS (
-                    SELECT id FROM {table} WHERE group_id = %s AND issued_at IS NULL AND id > %s
-                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+                f"""WITH held AS (SELECT id FROM {_groups_table()} WHERE id = %s FOR KEY SHARE),
+                picked AS (
+                    SELECT id FROM {table} WHERE group_id = (SELECT id FROM held) AND issued_at IS NULL
+                    AND id > %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
                 ), numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM picked),
-                wanted AS (SELECT * FROM unnest(%s::bigint[]) WITH ORDINALITY AS w(profile_id, n))
-                UPDATE {table} AS c SET issued_to_id = wanted.profile_id, issued_at = %s
-                FROM numbered JOIN wanted USING (n)
-                WHERE c.id = numbered.id AND c.issued_at IS NULL
-                RETURNING c.issued_to_id, c.id, c.code""",
-                [group_id, after_id, len(profile_ids), list(profile_ids), when],
+                wanted AS (SELECT * FROM unnest(%s::bigint[]) WITH ORDINALITY AS w(profile_id, n)),
+                issued AS (
+                    UPDATE {table} AS c SET issued_to_id = wanted.profile_id, issued_at = %s
+                    FROM numbered JOIN wanted USING (n)
+                    WHERE c.id = numbered.id AND c.issued_at IS NULL
+                    RETURNING c.issued_to_id, c.id, c.code
+                ), recorded AS (
+                    INSERT INTO {_issues_table()} ({_issue_columns()})
+                    SELECT issued_to_id, id, code, %s, %s, %s, %s, %s FROM issued
+                )
+                SELECT issued_to_id, id, code FROM issued""",
+                [group.pk, after_id, len(profile_ids), list(profile_ids), when, *recorded],
             )
             return {profile_id: Reserved(code_id, code) for profile_id, code_id, code in cursor.fetchall()}
         cursor.execute(
             f"SELECT id, code FROM {table} WHERE group_id = %s AND issued_at IS NULL AND id > %s "
             "ORDER BY id LIMIT %s",
-            [group_id, after_id, len(profile_ids)],
+            [group.pk, after_id, len(profile_ids)],
         )
-        picked = cursor.fetchall()
+        got = {
+            profile_id: Reserved(code_id, code)
+            for profile_id, (code_id, code) in zip(profile_ids, cursor.fetchall(), strict=False)
+        }
         cursor.executemany(
             f"UPDATE {table} SET issued_to_id = %s, issued_at = %s WHERE id = %s AND issued_at IS NULL",
-            [
-                (profile_id, when, code_id)
-                for profile_id, (code_id, _) in zip(profile_ids, picked, strict=False)
-            ],
+            [(profile_id, when, r.code_id) for profile_id, r in got.items()],
         )
-        return {
-            profile_id: Reserved(code_id, code)
-            for profile_id, (code_id, code) in zip(profile_ids, picked, strict=False)
-        }
+    insert_rows(
+        PromoCodeIssue,
+        ISSUE_FIELDS,
+        [(profile_id, r.code_id, r.code, *recorded) for profile_id, r in got.items()],
+    )
+    return got
 
 
-def promo_codes_release(*, code_ids: Sequence[int]) -> None:
-    """Make codes reserved in this transaction active again (the message that would show them is not
-    sent). Codes that were redeemed meanwhile cannot be: they stay issued."""
+def promo_codes_unissue(*, code_ids: Sequence[int], mailing_id: int) -> None:
+    """Take back codes :func:`promo_codes_issue` handed out in this transaction (the message that would show
+    them is not sent): active again, and no longer in the customers' issue history. Codes that were
+    redeemed meanwhile cannot be: they stay issued."""
     if code_ids:
         PromoCode.objects.filter(pk__in=code_ids, redeemed_at__isnull=True).update(
             issued_to=None, issued_at=None
         )
+        PromoCodeIssue.objects.filter(
+            promo_code_id__in=code_ids, mailing_id=mailing_id, kind=IssueKind.INITIAL
+        ).delete()
 
 
 @dataclass(frozen=True)
@@ -312,7 +353,7 @@ def promo_code_issues_record(*, issues: Sequence[IssueRow], now: dt.datetime) ->
     created = db_value(PromoCodeIssue, "created", now)
     insert_rows(
         PromoCodeIssue,
-        ["profile", "promo_code", "code", "group", "group_name", "kind", "mailing_id", "created"],
+        ISSUE_FIELDS,
         [
             (i.profile_id, i.code_id, i.code, i.group_id, i.group_name, i.kind, i.mailing_id, created)
             for i in issues

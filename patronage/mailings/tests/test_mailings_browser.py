@@ -100,7 +100,9 @@ def test_staff_send_a_mailing_and_watch_its_progress(
     settings: Any,
 ) -> None:
     page = staff_page
-    settings.PATRONAGE_MAILING_CONNECTIONS = 3  # as in production: several SMTP connections at once
+    # As in production: several SMTP connections and preparation lanes at once.
+    settings.PATRONAGE_MAILING_CONNECTIONS = 3
+    settings.PATRONAGE_MAILING_PREPARE_LANES = 2
     monkeypatch.setattr(sending, "BATCH", 10)  # several batches, so progress moves in steps
     customers = make_customers(Environment.LIVE, 40)
     make_customers(Environment.LIVE, 2, prefix="no-consent", consent=False)

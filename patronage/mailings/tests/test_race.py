@@ -33,6 +33,7 @@ def test_two_mailings_racing_for_one_group_never_issue_a_code_twice(
     smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     settings.PATRONAGE_MAILING_CONNECTIONS = 3  # each sender also races its own SMTP connections
+    settings.PATRONAGE_MAILING_PREPARE_LANES = 2  # ... and prepares two batches at once
     # given: 60 codes and two mailings of 40 recipients each, both started while the group had enough for
     # either; small batches so that the two senders' reservations interleave
     live = environment_get(Environment.LIVE)

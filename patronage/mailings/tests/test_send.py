@@ -5,19 +5,24 @@ Every message goes through Django's SMTP backend to a real SMTP server on loopba
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 from collections import Counter
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from patronage.core.errors import InvalidStateTransition, ValidationFailed
+from patronage.customer_sessions.services import customer_data_erase
 from patronage.customers.models import CustomerGroup, CustomerProfile
-from patronage.mailings import sending
+from patronage.customers.services import profiles_delete
+from patronage.mailings import selectors, sending
 from patronage.mailings.models import Mailing, MailingDelivery, MailingListEmail
 from patronage.mailings.services import (
+    CUSTOMER_GONE,
     NO_CONSENT,
     MailingInput,
     mailing_delete,
@@ -528,3 +533,113 @@ def test_a_sending_mailing_cannot_be_deleted_and_a_sent_one_keeps_its_issues(
     assert not Mailing.objects.filter(pk=mailing.pk).exists()
     assert PromoCodeIssue.objects.filter(mailing_id=mailing.pk).count() == 2
     assert PromoCode.objects.filter(issued_at__isnull=False).count() == 2
+
+
+# --- what a message is rendered from -------------------------------------------------------------------
+EVERY_FIELD = (
+    "{{ client.integration_id }}|{{ client.name }}|{{ client.first_name }}|{{ client.email }}|"
+    "{{ client.phone }}|{{ client.birth_date }}|{{ client.birth_date.year }}|{{ client.group }}|"
+    "{{ client.tax_exempt }}|{{ client.orders }}|{{ client.total_sales }}|{{ client.created }}|"
+    "{{ client.attributes.tier }}|{{ client.attributes.get('points', 0) + 1 }}|"
+    "{{ client.promocode('Autumn') }}"
+)
+
+
+def test_the_preview_shows_exactly_what_the_send_delivers_for_every_field(
+    live: Environment, smtp_server: SmtpServer
+) -> None:
+    # given: a customer with every field a template can read, in a group, with custom attributes
+    vip = CustomerGroup.objects.create(environment=live, name="VIP")
+    ann = make_customers(
+        live,
+        1,
+        prefix="ann",
+        group=vip,
+        phone="+48601234567",
+        birth_date=dt.date(1990, 2, 28),
+        tax_exempt=True,
+        closed_sessions=7,
+        total_sales=Decimal("1234.5"),
+        attributes={"tier": "gold", "points": 41},
+    )[0]
+    make_group(live, "Autumn", codes=codes("AUT", 1))
+    mailing = make_mailing(live, subject="Hi {{ client.first_name }}", text_body=EVERY_FIELD, html_body="")
+    # when
+    preview = mailing_preview(mailing=mailing, profile=CustomerProfile.objects.get(pk=ann.pk))
+    send(mailing)
+    # then: the preview (which issues nothing) and the message sent agree field by field
+    (mail,) = smtp_server.messages
+    assert text(mail) == preview.text
+    fields = preview.text.split("|")
+    assert fields[:11] == [
+        "ann0",
+        "Customer ann0",
+        "Customer",
+        "ann0@example.com",
+        "+48601234567",
+        "1990-02-28",
+        "1990",
+        "VIP",
+        "True",
+        "7",
+        "1234.5000",
+    ]
+    assert fields[11] == str(CustomerProfile.objects.get(pk=ann.pk).created)
+    assert fields[12:] == ["gold", "42", "AUT-001"]
+
+
+def test_a_prepared_message_goes_out_as_prepared_whatever_happens_to_the_profile_meanwhile(
+    live: Environment, smtp_server: SmtpServer
+) -> None:
+    # given: a mailing whose code depends on the customer's orders, prepared but not yet sent
+    ann = make_customers(live, 1, prefix="ann", closed_sessions=1)[0]
+    make_group(live, "Autumn", codes=codes("AUT", 2))
+    mailing = make_mailing(
+        live,
+        subject="Hi {{ client.name }}",
+        text_body="{% if client.orders < 3 %}Welcome code {{ client.promocode('Autumn') }}{% endif %}",
+        html_body="",
+    )
+    mailing_start(mailing=mailing, enqueue=False)
+    sending.mailing_send_run(mailing_id=mailing.pk, deliver=False)
+    delivery = MailingDelivery.objects.get(mailing=mailing)
+    assert delivery.status == Status.READY
+    # and: the back office already shows the message as it will go out
+    assert selectors.delivery_message(delivery) == ("Hi Customer ann0", "", "Welcome code AUT-001")
+    # when: the customer renames themselves and orders a lot before the message is handed over
+    CustomerProfile.objects.filter(pk=ann.pk).update(name="Someone Else", closed_sessions=9)
+    sending.mailing_send_run(mailing_id=mailing.pk)
+    # then: the message is the one prepared, with the code on record, and it is kept as sent
+    (mail,) = smtp_server.messages
+    assert (mail.subject, text(mail)) == ("Hi Customer ann0", "Welcome code AUT-001")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.subject, delivery.text) == (
+        Status.SENT,
+        "Hi Customer ann0",
+        "Welcome code AUT-001",
+    )
+    assert selectors.delivery_message(delivery) == ("Hi Customer ann0", "", "Welcome code AUT-001")
+    issued = PromoCodeIssue.objects.filter(mailing_id=mailing.pk).values_list("code", "kind")
+    assert list(issued) == [("AUT-001", IssueKind.INITIAL)]
+
+
+def test_customers_deleted_or_erased_after_preparation_get_no_message_and_leave_no_snapshot(
+    live: Environment, smtp_server: SmtpServer
+) -> None:
+    # given: three prepared messages
+    ann, bob, _ = make_customers(live, 3)
+    mailing = make_mailing(live, text_body="Dear {{ client.name }}")
+    mailing_start(mailing=mailing, enqueue=False)
+    sending.mailing_send_run(mailing_id=mailing.pk, deliver=False)
+    assert {status for status, _ in statuses(mailing).values()} == {Status.READY}
+    # when: staff delete one customer and the shop erases another before the messages go out
+    profiles_delete(queryset=CustomerProfile.objects.filter(pk=ann.pk))
+    customer_data_erase(environment=live, integration_id=bob.integration_id)
+    outcome = sending.mailing_send_run(mailing_id=mailing.pk)
+    # then: only the third is mailed; the others are skipped and nothing of them stays in a snapshot
+    assert per_recipient(smtp_server) == {"c2@example.com": 1}
+    assert statuses(mailing)["c0@example.com"] == (Status.SKIPPED, CUSTOMER_GONE)
+    assert statuses(mailing)["c1@example.com"] == (Status.SKIPPED, CUSTOMER_GONE)
+    gone = MailingDelivery.objects.filter(mailing=mailing, profile__isnull=True)
+    assert gone.count() == 2 and not gone.filter(client__isnull=False).exists()
+    assert (outcome.sent, outcome.finished) == (1, True)

@@ -213,6 +213,15 @@ def test_an_unknown_filter_is_reported_as_a_syntax_error_not_a_crash() -> None:
     assert failed.value.problem == problem
 
 
+def test_chance_has_no_place_in_a_message_that_is_rendered_twice() -> None:
+    # when: a template picks at random (preparation and sending would disagree on which code it shows)
+    problem = only_problem(
+        {"text_body": "{% if [true, false]|random %}{{ client.promocode('Spring') }}{% endif %}"}
+    )
+    # then
+    assert str(problem) == "Text body, line 1: No filter named 'random' found."
+
+
 @pytest.mark.parametrize(
     ("source", "line", "column", "name"),
     [

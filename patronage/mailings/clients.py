@@ -1,0 +1,114 @@
+"""What a message knows of its customer: a snapshot of the profile, taken in SQL.
+
+A send prepares thousands of deliveries in one statement, so the snapshot is built by the database itself
+(``jsonb_build_object`` / ``json_object``) as part of the statement that claims a batch, and stored on the
+delivery. Preparation renders each message from it once, to learn which promo codes the message shows;
+delivery renders it again from the same snapshot and codes, and rendering is deterministic, so the customer
+gets exactly the message preparation saw, whatever happened to their profile in between. The preview takes
+its snapshot through the same SQL, so it cannot disagree with a send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from patronage.customers.models import CustomerGroup, CustomerProfile
+from patronage.promocodes.models import IssueKind
+
+from .templating import Client, fold
+
+_SALES_PLACES = Decimal(1).scaleb(-CustomerProfile._meta.get_field("total_sales").decimal_places)  # type: ignore[union-attr]
+
+
+def profiles_table() -> str:
+    return connection.ops.quote_name(CustomerProfile._meta.db_table)
+
+
+def groups_table() -> str:
+    return connection.ops.quote_name(CustomerGroup._meta.db_table)
+
+
+def snapshot_sql(*, profile: str = "p", group: str = "g", email: str | None = None) -> str:
+    """The SQL expression of a customer's snapshot, given the aliases of the profile row and of its
+    customer group (LEFT JOINed); ``email`` is the address the message goes to (the profile's by default).
+    """
+    fields = {
+        "integration_id": f"{profile}.integration_id",
+        "name": f"{profile}.name",
+        "email": email or f"COALESCE({profile}.email, '')",
+        "phone": f"{profile}.phone",
+        "birth_date": f"{profile}.birth_date",
+        "group": f"COALESCE({group}.name, '')",
+        "tax_exempt": f"{profile}.tax_exempt",
+        "orders": f"{profile}.closed_sessions",
+        # As text: a JSON number would come back as a float.
+        "total_sales": f"CAST({profile}.total_sales AS TEXT)",
+        "created": f"{profile}.created",
+        "attributes": f"{profile}.attributes",
+    }
+    if connection.vendor == "postgresql":
+        build = "jsonb_build_object"
+    else:
+        # SQLite keeps JSON as text: json() embeds it as an object rather than a string.
+        build, fields["attributes"] = "json_object", f"json({profile}.attributes)"
+    pairs = ", ".join(f"'{name}', {sql}" for name, sql in fields.items())
+    return f"{build}({pairs})"
+
+
+def _moment(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    # SQLite keeps UTC without an offset (Django's convention there).
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def client_from_snapshot(snapshot: Mapping[str, Any] | str) -> Client:
+    """The template's ``client`` for a stored snapshot (a dict, or its JSON text as SQLite returns it)."""
+    data: Mapping[str, Any] = json.loads(snapshot) if isinstance(snapshot, str) else snapshot
+    birth_date = data["birth_date"]
+    attributes = data["attributes"]
+    return Client(
+        integration_id=data["integration_id"] or "",
+        name=data["name"] or "",
+        email=data["email"] or "",
+        phone=data["phone"] or "",
+        birth_date=dt.date.fromisoformat(birth_date) if birth_date else None,
+        group=data["group"] or "",
+        tax_exempt=bool(data["tax_exempt"]),
+        orders=int(data["orders"] or 0),
+        total_sales=Decimal(data["total_sales"] or 0).quantize(_SALES_PLACES),
+        created=_moment(data["created"]),
+        attributes=attributes if isinstance(attributes, dict) else {},
+    )
+
+
+def profile_snapshots(profile_ids: Iterable[int]) -> dict[int, Any]:
+    """The snapshot of each of these customers as a send would take it now."""
+    ids = list(profile_ids)
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, {snapshot_sql()} FROM {profiles_table()} p "
+            f"LEFT JOIN {groups_table()} g ON g.id = p.group_id WHERE p.id IN ({placeholders})",
+            ids,
+        )
+        return dict(cursor.fetchall())
+
+
+def with_codes(client: Client, issued: Iterable[tuple[str, str, str]]) -> Client:
+    """``client`` holding the codes a mailing issued it, as (kind, group name, code) (what
+    ``promocodes.selectors.mailing_codes`` lists): rendering it again shows exactly those codes."""
+    codes, last_codes = dict(client.codes), dict(client.last_codes)
+    for kind, group_name, code in issued:
+        (codes if kind == IssueKind.INITIAL else last_codes)[fold(group_name)] = code
+    client.codes, client.last_codes = codes, last_codes
+    return client
