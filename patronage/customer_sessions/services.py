@@ -28,6 +28,7 @@ from patronage.core.rows import pipelined, rows
 from patronage.customers.models import CustomerProfile
 from patronage.customers.services import (
     BEFORE_PROFILES_DELETE,
+    activity_touch,
     profile_lock_or_create,
     validate_integration_id,
 )
@@ -188,13 +189,18 @@ def _recompute_totals(session: CustomerSession, items: list[CartItem]) -> None:
 def _settle_profile(
     profile: CustomerProfile | None, session: CustomerSession, *, was_order: bool, old_sales: Decimal
 ) -> None:
-    """Move the customer's order count and sales by what this write changed, and mark activity."""
+    """Move the customer's order count and sales by what this write changed, and mark activity. A cart
+    update of an open session changes neither, so within a minute of the last one it writes nothing."""
     if profile is None:
         return
-    profile.closed_sessions += int(session.is_order) - int(was_order)
-    profile.total_sales += session.sales - old_sales
-    profile.last_activity = clock.now()
-    rows(CustomerProfile).update(profile, ["closed_sessions", "total_sales", "last_activity"])
+    orders, sales = int(session.is_order) - int(was_order), session.sales - old_sales
+    changed = ["closed_sessions", "total_sales"] if orders or sales else []
+    profile.closed_sessions += orders
+    profile.total_sales += sales
+    if activity_touch(profile):
+        changed.append("last_activity")
+    if changed:
+        rows(CustomerProfile).update(profile, changed)
 
 
 def _session_update(*, application: Application, integration_id: str, data: SessionInput) -> SessionResult:

@@ -34,6 +34,7 @@ from patronage.workspace.models import Application, Environment
 
 from .attributes import normalize_phone
 from .models import CustomerProfile
+from .services import activity_touch
 
 logger = logging.getLogger(__name__)
 
@@ -324,6 +325,6 @@ def account_update(
     profile.name = name
     profile.phone = phone
     profile.accepts_marketing = accepts_marketing
-    profile.last_activity = clock.now()
+    activity_touch(profile)
     profile.save(update_fields=["name", "phone", "accepts_marketing", "last_activity"])
     return profile

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.testing.api import IntegrationClient
 
@@ -54,10 +59,21 @@ def test_invalid_phone_and_date_are_reported_together(api: IntegrationClient) ->
     assert not CustomerProfile.objects.filter(integration_id="a").exists()
 
 
-def test_last_activity_moves_with_every_write(api: IntegrationClient) -> None:
-    first = api.put("/v2/customer_profiles/a", {"attributes": {}}).json()["customerProfile"]["lastActivity"]
-    later = api.session("s", profileId="a").json()["customerProfile"]["lastActivity"]
-    assert later > first
+def test_last_activity_moves_with_writes_to_the_minute(api: IntegrationClient) -> None:
+    start = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+    def activity(at: dt.timedelta, write: Callable[[], Any]) -> str:
+        with clock.frozen_at(start + at):
+            return str(write().json()["customerProfile"]["lastActivity"])
+
+    # given: the customer's first write
+    first = activity(dt.timedelta(0), lambda: api.put("/v2/customer_profiles/a", {"attributes": {}}))
+    assert first == "2026-03-01T09:00:00Z"
+    # when: another write less than a minute later, then one a minute after the first
+    soon = activity(dt.timedelta(seconds=59), lambda: api.session("s", profileId="a"))
+    later = activity(dt.timedelta(seconds=60), lambda: api.session("s", profileId="a"))
+    # then: the last activity is kept to the minute (each move rewrites every index of the profile)
+    assert (soon, later) == (first, "2026-03-01T09:01:00Z")
 
 
 def test_bulk_update_is_all_or_nothing(api: IntegrationClient) -> None:
