@@ -38,10 +38,18 @@ class CustomerSession(models.Model):
     snapshot (cleared when the customer asks for erasure).
     """
 
-    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="sessions")
+    # Neither foreign key has an index of its own: the indexes in Meta start with each of them.
+    application = models.ForeignKey(
+        Application, on_delete=models.PROTECT, related_name="sessions", db_index=False
+    )
     integration_id = models.CharField("integration ID", max_length=1000)
     profile = models.ForeignKey(
-        CustomerProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+        CustomerProfile,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+        db_index=False,
     )
     profile_integration_id = models.CharField("customer integration ID", max_length=1000, blank=True)
     store_integration_id = models.CharField(max_length=255, blank=True)
@@ -88,7 +96,11 @@ class CustomerSession(models.Model):
 
 
 class CartItem(models.Model):
-    session = models.ForeignKey(CustomerSession, on_delete=models.CASCADE, related_name="items")
+    # Indexed by cart_item_position_unique, which starts with it: every cart update rewrites the items, and
+    # each index is paid per item.
+    session = models.ForeignKey(
+        CustomerSession, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     position = models.PositiveIntegerField()
     name = models.CharField(max_length=255, blank=True)
     sku = models.CharField(max_length=255)
