@@ -80,6 +80,24 @@ def psql(url: str, statements: str) -> float:
     return time.perf_counter() - start
 
 
+def unique_copy(url: str, *, columns: str, unique: Sequence[str], load: str, existing: str = "") -> float:
+    """The engine's own ``\\copy`` (``load``, with ``{table}`` for the table) of the same file into a table
+    of its columns that has nothing but the unique indexes the product must keep (``unique``: one expression
+    list each), holding the rows already there (``existing``: a SELECT). No value is checked and no other
+    index is kept: it is the floor for any import that keeps those rules. Returns the load's wall time."""
+    table = "unique_floor"
+    psql(url, f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({columns})")
+    if existing:
+        psql(url, f"INSERT INTO {table} {existing}")
+    for number, expressions in enumerate(unique):
+        psql(url, f"CREATE UNIQUE INDEX {table}_{number} ON {table} ({expressions})")
+    psql(url, f"VACUUM ANALYZE {table}")
+    psql(url, "CHECKPOINT")  # the load starts with nothing of the setup left to write
+    seconds = psql(url, load.format(table=table))
+    psql(url, f"DROP TABLE {table}")
+    return seconds
+
+
 # --- Generated customers, shared by the scenarios that need realistic people -----------------------------
 
 FIRST = ["Anna", "Piotr", "Maria", "Jan", "Olivia", "Liam", "Emma", "Noah", "Sofia", "Lucas", "Mia", "Zoe"]

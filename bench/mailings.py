@@ -6,8 +6,9 @@
 2. **prepare**: ``mailing_start`` (recipients fixed, capacity checked) and ``mailing_send_run`` up to the
    handover (each customer snapshotted, codes issued and recorded, every message rendered; two batches at
    once), timed in the process: target >= 20,000 messages/s. Beside it, the raw engines for the same work:
-   Jinja2 rendering the same templates without the sandbox, without any database (the render's ceiling), and
-   PostgreSQL's own ``UPDATE`` handing 100,000 codes to 100,000 customers in one statement (the reservation's floor);
+   Jinja2 rendering the same templates without the sandbox, without any database (the render's ceiling),
+   and PostgreSQL's own ``UPDATE`` handing 100,000 codes to 100,000 customers in one statement (the
+   reservation's floor);
 3. **deliver**: a second mailing to 10,000 of them is sent through Django's SMTP backend to an SMTP sink
    (aiosmtpd, its own process, on loopback): target >= 500 messages/s. Beside it, ``smtplib`` sending the
    same number of prepared messages over one connection (the protocol's ceiling on this machine).

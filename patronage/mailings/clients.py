@@ -21,7 +21,7 @@ from django.db import connection
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.promocodes.models import IssueKind
 
-from .templating import Client, fold
+from .templating import CLIENT_FIELDS, Client, fold
 
 _SALES_PLACES = Decimal(1).scaleb(-CustomerProfile._meta.get_field("total_sales").decimal_places)  # type: ignore[union-attr]
 
@@ -34,11 +34,14 @@ def groups_table() -> str:
     return connection.ops.quote_name(CustomerGroup._meta.db_table)
 
 
-def snapshot_sql(*, profile: str = "p", group: str = "g", email: str | None = None) -> str:
+def snapshot_sql(
+    *, profile: str = "p", group: str = "g", email: str | None = None, fields: Iterable[str] = CLIENT_FIELDS
+) -> str:
     """The SQL expression of a customer's snapshot, given the aliases of the profile row and of its
     customer group (LEFT JOINed); ``email`` is the address the message goes to (the profile's by default).
+    Only ``fields`` are kept (what the templates read, ``templating.Analysis.client_fields``).
     """
-    fields = {
+    columns = {
         "integration_id": f"{profile}.integration_id",
         "name": f"{profile}.name",
         "email": email or f"COALESCE({profile}.email, '')",
@@ -56,8 +59,9 @@ def snapshot_sql(*, profile: str = "p", group: str = "g", email: str | None = No
         build = "jsonb_build_object"
     else:
         # SQLite keeps JSON as text: json() embeds it as an object rather than a string.
-        build, fields["attributes"] = "json_object", f"json({profile}.attributes)"
-    pairs = ", ".join(f"'{name}', {sql}" for name, sql in fields.items())
+        build, columns["attributes"] = "json_object", f"json({profile}.attributes)"
+    kept = set(fields)
+    pairs = ", ".join(f"'{name}', {sql}" for name, sql in columns.items() if name in kept)
     return f"{build}({pairs})"
 
 
@@ -72,19 +76,20 @@ def _moment(value: str | None) -> dt.datetime | None:
 def client_from_snapshot(snapshot: Mapping[str, Any] | str) -> Client:
     """The template's ``client`` for a stored snapshot (a dict, or its JSON text as SQLite returns it)."""
     data: Mapping[str, Any] = json.loads(snapshot) if isinstance(snapshot, str) else snapshot
-    birth_date = data["birth_date"]
-    attributes = data["attributes"]
+    # A snapshot keeps only what its templates read; the rest keeps the Client's defaults.
+    get = data.get
+    birth_date, attributes, sales = get("birth_date"), get("attributes"), get("total_sales")
     return Client(
-        integration_id=data["integration_id"] or "",
-        name=data["name"] or "",
-        email=data["email"] or "",
-        phone=data["phone"] or "",
+        integration_id=get("integration_id") or "",
+        name=get("name") or "",
+        email=get("email") or "",
+        phone=get("phone") or "",
         birth_date=dt.date.fromisoformat(birth_date) if birth_date else None,
-        group=data["group"] or "",
-        tax_exempt=bool(data["tax_exempt"]),
-        orders=int(data["orders"] or 0),
-        total_sales=Decimal(data["total_sales"] or 0).quantize(_SALES_PLACES),
-        created=_moment(data["created"]),
+        group=get("group") or "",
+        tax_exempt=bool(get("tax_exempt")),
+        orders=int(get("orders") or 0),
+        total_sales=Decimal(sales).quantize(_SALES_PLACES) if sales else Decimal(0),
+        created=_moment(get("created")),
         attributes=attributes if isinstance(attributes, dict) else {},
     )
 

@@ -162,6 +162,7 @@ class _Plan:
     render: Callable[[templating.Client], dict[str, str]]
     initial: list[PromoCodeGroup]
     repeat: list[PromoCodeGroup]
+    claim_sql: str  # keeps only the customer fields the templates read
     missing: list[str] = field(default_factory=list)  # groups deleted since the draft was checked
     # Per group, the highest code id this send issued so far: where the next batch's codes start.
     after: dict[int, int] = field(default_factory=dict)
@@ -171,7 +172,7 @@ class _Plan:
 def _plan(mailing: Mailing) -> _Plan:
     analysis = templating.analyse(mailing.templates)
     groups = groups_by_name(mailing.environment)
-    plan = _Plan(templating.renderer(mailing.templates), [], [])
+    plan = _Plan(templating.renderer(mailing.templates), [], [], _claim_sql(analysis.client_fields()))
     for macro, target in ((templating.INITIAL, plan.initial), (templating.REPEAT, plan.repeat)):
         for name in analysis.groups(macro):
             if name in groups:
@@ -181,7 +182,7 @@ def _plan(mailing: Mailing) -> _Plan:
     return plan
 
 
-def _claim_sql() -> str:
+def _claim_sql(fields: Sequence[str]) -> str:
     """Take the next pending deliveries: ready with the customer's snapshot, or skipped when the customer
     was deleted or withdrew consent since the start. Returns (id, profile_id, snapshot or NULL)."""
     batch = (
@@ -195,11 +196,12 @@ def _claim_sql() -> str:
         # Two senders (one whose lease lapsed) never prepare the same deliveries.
         batch += " FOR UPDATE SKIP LOCKED"
         returning = "d.id, d.profile_id, d.client"
+    snapshot = clients.snapshot_sql(email="d.email", fields=fields)
     return f"""WITH batch AS ({batch})
         UPDATE {_deliveries()} AS d SET
             status = CASE WHEN p.accepts_marketing THEN %s ELSE %s END,
             reason = CASE WHEN p.id IS NULL THEN %s WHEN p.accepts_marketing THEN '' ELSE %s END,
-            client = CASE WHEN p.accepts_marketing THEN {clients.snapshot_sql(email="d.email")} END,
+            client = CASE WHEN p.accepts_marketing THEN {snapshot} END,
             prepared_at = %s
         FROM batch AS b
             LEFT JOIN {clients.profiles_table()} AS p ON p.id = b.profile_id
@@ -208,10 +210,10 @@ def _claim_sql() -> str:
         RETURNING {returning}"""
 
 
-def _claim_batch(mailing: Mailing, now: dt.datetime) -> list[tuple[int, int | None, Any]]:
+def _claim_batch(mailing: Mailing, plan: _Plan, now: dt.datetime) -> list[tuple[int, int | None, Any]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            _claim_sql(),
+            plan.claim_sql,
             [
                 mailing.pk,
                 Status.PENDING,
@@ -230,7 +232,7 @@ def _prepare_batch(mailing: Mailing, plan: _Plan) -> tuple[int, int]:
     """Prepare the next batch of pending deliveries; returns (ready, skipped), (0, 0) when none is left."""
     now = clock.now()
     with transaction.atomic():
-        claimed = _claim_batch(mailing, now)
+        claimed = _claim_batch(mailing, plan, now)
         if not claimed:
             return 0, 0
         # delivery id -> (profile id, snapshot); the rest (no snapshot: no customer or no consent) were

@@ -217,6 +217,17 @@ class MacroCall:
 class Analysis:
     problems: list[TemplateProblem] = field(default_factory=list)
     calls: list[MacroCall] = field(default_factory=list)
+    # The client fields the templates read by name, and whether they use ``client`` any other way (passed
+    # on, printed whole, read by a computed name): then every field may be read.
+    reads: set[str] = field(default_factory=set)
+    reads_any: bool = False
+
+    def client_fields(self) -> tuple[str, ...]:
+        """The fields a message needs of its customer (a send keeps no other: data minimization)."""
+        if self.reads_any:
+            return CLIENT_FIELDS
+        needed = {"name" if name == "first_name" else name for name in self.reads}
+        return tuple(name for name in CLIENT_FIELDS if name in needed)
 
     def groups(self, macro: str) -> list[str]:
         """Folded names of the groups the templates call ``macro`` with, in first-use order."""
@@ -295,10 +306,14 @@ def _walk(part: str, source: str, tree: nodes.Template, analysis: Analysis) -> N
         problem(first.lineno, message, rf"(?<![\w.]){re.escape(name)}(?!\w)")
     # A macro the analysis does not see called gets no code reserved in a send and prints nothing.
     called = {id(call.node) for call in tree.find_all(nodes.Call)}
+    read_by_name = set()
     node: Any
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         attr = _read_name(node)
         member = _client_member(node)
+        if member is not None:
+            read_by_name.add(id(node.node))
+            analysis.reads.add(member)
         if attr is not None and attr.startswith("_"):
             problem(node.lineno, f"access to the private attribute {attr!r} is not allowed", _word(attr))
         elif member is not None and member not in _CLIENT_NAMES:
@@ -315,6 +330,8 @@ def _walk(part: str, source: str, tree: nodes.Template, analysis: Analysis) -> N
                 f"e.g. client.{member}('Summer sale')",
                 _word(member),
             )
+    if any(n.name == "client" and id(n) not in read_by_name for n in tree.find_all(nodes.Name)):
+        analysis.reads_any = True
     for call in tree.find_all(nodes.Call):
         macro = _client_member(call.node)
         if macro not in MACROS:

@@ -604,6 +604,8 @@ def test_a_prepared_message_goes_out_as_prepared_whatever_happens_to_the_profile
     sending.mailing_send_run(mailing_id=mailing.pk, deliver=False)
     delivery = MailingDelivery.objects.get(mailing=mailing)
     assert delivery.status == Status.READY
+    # and: of the customer it keeps only what the templates read
+    assert delivery.client == {"name": "Customer ann0", "orders": 1}
     # and: the back office already shows the message as it will go out
     assert selectors.delivery_message(delivery) == ("Hi Customer ann0", "", "Welcome code AUT-001")
     # when: the customer renames themselves and orders a lot before the message is handed over

@@ -18,6 +18,7 @@ from patronage.mailings.templating import (
     Client,
     RenderFailed,
     TemplateProblem,
+    analyse,
     check,
     renderer,
 )
@@ -583,3 +584,29 @@ def test_a_template_cannot_make_a_huge_message_or_hang_the_worker(source: str) -
 def test_a_birthday_template_passes_the_check() -> None:
     templates = {"text_body": "Happy birthday on {{ client.birth_date.strftime('%d.%m') }}!"}
     assert check(templates, group_names=[]).problems == []
+
+
+@pytest.mark.parametrize(
+    ("templates", "fields"),
+    [
+        (
+            {
+                "subject": "{{ client.first_name }}",
+                "text_body": "{{ client.orders }} {{ client.promocode('Spring') }}",
+            },
+            ("name", "orders"),
+        ),
+        (
+            {"html_body": "{{ client['email'] }} {{ client|attr('phone') }} {{ client.attributes.tier }}"},
+            ("email", "phone", "attributes"),
+        ),
+        ({"text_body": "{{ client.promocode('Spring') }}"}, ()),
+        ({"text_body": "{{ client }}"}, CLIENT_FIELDS),
+        ({"text_body": "{% set c = client %}{{ c.name }}"}, CLIENT_FIELDS),
+        ({"text_body": "{% for f in ['name'] %}{{ client|attr(f) }}{% endfor %}"}, CLIENT_FIELDS),
+    ],
+)
+def test_a_send_keeps_only_the_customer_fields_its_templates_read(
+    templates: dict[str, str], fields: tuple[str, ...]
+) -> None:
+    assert analyse(templates).client_fields() == fields
