@@ -32,6 +32,7 @@ import smtplib
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,34 @@ def _lease_renew(mailing_id: int, owner: str) -> None:
         [_when(clock.now() + LEASE), mailing_id, owner],
     ):
         raise LeaseLost
+
+
+@contextmanager
+def _threads(name: str, count: int, work: Callable[[], None], stopped: threading.Event) -> Iterator[None]:
+    """Run ``work`` in ``count`` threads, each with its own database connection, while the block runs, and
+    wait for them at its end. The first error sets ``stopped`` (the others finish what they hold) and is
+    raised here, in the sender's thread."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            errors.append(exc)
+            stopped.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, name=f"{name}-{n}") for n in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
 
 
 class _Lease:
@@ -351,27 +380,8 @@ class _Preparer:
         if self.lanes == 1:
             self._lane()
             return
-        errors: list[BaseException] = []
-
-        def lane() -> None:
-            try:
-                self._lane()
-            except BaseException as exc:  # re-raised in the sender's thread below
-                errors.append(exc)
-                self.stopped.set()
-            finally:
-                connection.close()
-
-        threads = [
-            threading.Thread(target=lane, name=f"mailing-{self.mailing.pk}-prepare-{n}")
-            for n in range(self.lanes)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
+        with _threads(f"mailing-{self.mailing.pk}-prepare", self.lanes, self._lane, self.stopped):
+            pass
 
     def _lane(self) -> None:
         while not self.stopped.is_set():
@@ -577,7 +587,6 @@ class _Deliverer:
             return
         rows: queue.Queue[_Ready] = queue.Queue(maxsize=4 * self.connections)
         fed = threading.Event()
-        errors: list[BaseException] = []
 
         def drain() -> Iterator[_Ready]:
             while not self.stopped.is_set():
@@ -588,34 +597,19 @@ class _Deliverer:
                         return
 
         def lane() -> None:
-            try:
-                _Lane(self).run(drain())
-            except BaseException as exc:  # re-raised in the sender's thread below
-                errors.append(exc)
-                self.stopped.set()
-            finally:
-                connection.close()
+            _Lane(self).run(drain())
 
-        threads = [
-            threading.Thread(target=lane, name=f"mailing-{self.mailing.pk}-lane-{n}")
-            for n in range(self.connections)
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            for row in self._pages(first):
-                while not self.stopped.is_set():
-                    try:
-                        rows.put(row, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-        finally:
-            fed.set()
-            for thread in threads:
-                thread.join()
-        if errors:
-            raise errors[0]
+        with _threads(f"mailing-{self.mailing.pk}-lane", self.connections, lane, self.stopped):
+            try:
+                for row in self._pages(first):
+                    while not self.stopped.is_set():
+                        try:
+                            rows.put(row, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+            finally:
+                fed.set()
 
 
 # --- the send -----------------------------------------------------------------------------------------
