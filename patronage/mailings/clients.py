@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from django.db import connection
 
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.promocodes.models import IssueKind
+from patronage.promocodes.selectors import mailing_codes
 
 from .templating import CLIENT_FIELDS, Client, fold
 
@@ -109,9 +110,20 @@ def profile_snapshots(profile_ids: Iterable[int]) -> dict[int, Any]:
         return dict(cursor.fetchall())
 
 
-def with_codes(client: Client, issued: Iterable[tuple[str, str, str]]) -> Client:
-    """``client`` holding the codes a mailing issued it, as (kind, group name, code) (what
-    ``promocodes.selectors.mailing_codes`` lists): rendering it again shows exactly those codes."""
+def prepared_clients(*, mailing_id: int, prepared: Sequence[tuple[int | None, Any]]) -> list[Client]:
+    """The ``client`` of each prepared delivery, given as (profile id, snapshot), holding the codes the
+    mailing issued it: rendering it again shows exactly the message preparation saw. One query for all."""
+    issued = mailing_codes(
+        mailing_id=mailing_id,
+        profile_ids=[profile_id for profile_id, _ in prepared if profile_id is not None],
+    )
+    return [
+        _with_codes(client_from_snapshot(snapshot), issued.get(profile_id or 0, ()))
+        for profile_id, snapshot in prepared
+    ]
+
+
+def _with_codes(client: Client, issued: Iterable[tuple[str, str, str]]) -> Client:
     codes, last_codes = dict(client.codes), dict(client.last_codes)
     for kind, group_name, code in issued:
         (codes if kind == IssueKind.INITIAL else last_codes)[fold(group_name)] = code

@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.promocodes.models import PromoCodeGroup
-from patronage.promocodes.selectors import active_counts, groups_by_name, mailing_codes
+from patronage.promocodes.selectors import active_counts, groups_by_name
 from patronage.segments.selectors import segment_q
 
 from . import clients, templating
@@ -166,9 +166,8 @@ def delivery_message(delivery: MailingDelivery) -> tuple[str, str, str] | None:
         return delivery.subject, delivery.html, delivery.text
     if delivery.status != Status.READY or delivery.client is None:
         return None
-    issued = mailing_codes(mailing_id=delivery.mailing_id, profile_ids=[delivery.profile_id or 0])
-    client = clients.with_codes(
-        clients.client_from_snapshot(delivery.client), issued.get(delivery.profile_id or 0, ())
+    (client,) = clients.prepared_clients(
+        mailing_id=delivery.mailing_id, prepared=[(delivery.profile_id, delivery.client)]
     )
     try:
         return templating.message(templating.renderer(delivery.mailing.templates)(client))

@@ -43,7 +43,7 @@ from django.db import connection, transaction
 from patronage.core import clock
 from patronage.core.bulk import db_value, update_rows
 from patronage.promocodes.models import IssueKind, PromoCodeGroup
-from patronage.promocodes.selectors import groups_by_name, last_issued_codes, mailing_codes
+from patronage.promocodes.selectors import groups_by_name, last_issued_codes
 from patronage.promocodes.services import (
     IssueRow,
     Reserved,
@@ -558,17 +558,14 @@ class _Deliverer:
             .order_by("id")
             .values_list("id", "email", "profile_id", "client")[:500]
         )
-        codes = mailing_codes(mailing_id=self.mailing.pk, profile_ids=[row[2] for row in page])
-        return [
-            (
-                delivery_id,
-                email,
-                clients.with_codes(clients.client_from_snapshot(snapshot), codes.get(profile_id, ())),
-            )
-            for delivery_id, email, profile_id, snapshot in page
-            # Always there: deleting a customer skips their ready deliveries (deliveries_forget_customers).
-            if snapshot is not None
-        ]
+        # A snapshot is always there: deleting a customer skips their ready deliveries
+        # (deliveries_forget_customers).
+        page = [row for row in page if row[3] is not None]
+        prepared = clients.prepared_clients(
+            mailing_id=self.mailing.pk,
+            prepared=[(profile_id, snapshot) for _, _, profile_id, snapshot in page],
+        )
+        return [(row[0], row[1], client) for row, client in zip(page, prepared, strict=True)]
 
     def _pages(self, first: list[_Ready]) -> Iterator[_Ready]:
         page = first
