@@ -16,8 +16,10 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connections, models
 from django.db.models import Field
+from django.db.models.constants import OnConflict
 
 M = TypeVar("M", bound=models.Model)
+N = TypeVar("N", bound=models.Model)
 Converter = Callable[[Any, Any, Any], Any]
 
 
@@ -33,6 +35,9 @@ class Rows(Generic[M]):
         # Bound per instance so each model keeps its own small cache of SQL strings.
         self._select_sql = lru_cache(maxsize=32)(self._build_select)
         self._update_sql = lru_cache(maxsize=32)(self._build_update)
+        self._upsert_sql = lru_cache(maxsize=32)(self._build_upsert)
+        self._delete_sql = lru_cache(maxsize=32)(self._build_delete)
+        self._lock_pair_sql = lru_cache(maxsize=32)(self._build_lock_pair)
 
     @staticmethod
     def _db() -> Any:
@@ -53,6 +58,38 @@ class Rows(Generic[M]):
         if lock and self._db().features.has_select_for_no_key_update:
             sql += " FOR NO KEY UPDATE"
         return sql
+
+    def _build_lock_pair(self, other: Rows[Any], names: tuple[str, ...], other_names: tuple[str, ...]) -> str:
+        columns = (
+            ", ".join(f"a.{self._quote(f.attname)}" for f in self.fields)
+            + ", "
+            + ", ".join(f"b.{other._quote(f.attname)}" for f in other.fields)
+        )
+        where = [f"a.{self._quote(name)} = %s" for name in names]
+        where += [f"b.{other._quote(name)} = %s" for name in other_names]
+        sql = f"SELECT {columns} FROM {self._table()} a, {other._table()} b WHERE " + " AND ".join(where)
+        if self._db().features.has_select_for_no_key_update:
+            sql += " FOR NO KEY UPDATE"
+        return sql
+
+    def lock_with(
+        self, other: Rows[N], lookup: dict[str, Any], other_lookup: dict[str, Any]
+    ) -> tuple[M, N] | None:
+        """The row of this table matching ``lookup`` and the row of ``other`` matching ``other_lookup``,
+        both locked by one statement, or None unless both exist (each lookup must name one row at most).
+
+        PostgreSQL locks the rows of one statement in the order of its FROM list: this table's first, so
+        it counts as locking this row and then the other one in the documented lock order.
+        """
+        db = self._db()
+        sql = self._lock_pair_sql(other, tuple(lookup), tuple(other_lookup))
+        with db.cursor() as cursor:
+            cursor.execute(sql, self._params(db, lookup) + other._params(db, other_lookup))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        width = len(self.fields)
+        return self._instance(db, row[:width]), other._instance(db, row[width:])
 
     def _build_update(self, names: tuple[str, ...]) -> str:
         assignments = ", ".join(f"{self._quote(name)} = %s" for name in names)
@@ -98,24 +135,44 @@ class Rows(Generic[M]):
         with db.cursor() as cursor:
             cursor.execute(self._update_sql(tuple(names)), [*params, obj.pk])
 
-    def insert_many(self, objs: Iterable[M]) -> None:
-        """One multi-row INSERT; primary keys are not read back."""
+    def _build_upsert(self, count: int, unique: tuple[str, ...], update: tuple[str, ...]) -> str:
         db = self._db()
         fields = [f for f in self.fields if not f.primary_key]
-        rows = [[f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields] for obj in objs]
-        if not rows:
-            return
         placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
         columns = ", ".join(self._quote(f.attname) for f in fields)
-        sql = f"INSERT INTO {self._table()} ({columns}) VALUES " + ", ".join([placeholders] * len(rows))
-        with db.cursor() as cursor:
-            cursor.execute(sql, [value for row in rows for value in row])
+        conflict = db.ops.on_conflict_suffix_sql(
+            fields,
+            OnConflict.UPDATE,
+            [self.by_name[name].column for name in update],
+            [self.by_name[name].column for name in unique],
+        )
+        values = ", ".join([placeholders] * count)
+        return f"INSERT INTO {self._table()} ({columns}) VALUES {values} {conflict}"
 
-    def delete(self, **lookup: Any) -> None:
+    def upsert_many(self, objs: Iterable[M], *, unique: Sequence[str], update: Sequence[str]) -> None:
+        """One multi-row INSERT whose rows update those already there with the same ``unique`` values
+        (their ``update`` fields only); primary keys are not read back."""
         db = self._db()
-        where = " AND ".join(f"{self._quote(name)} = %s" for name in lookup)
+        fields = [f for f in self.fields if not f.primary_key]
+        params = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
+        if not params:
+            return
+        sql = self._upsert_sql(len(params) // len(fields), tuple(unique), tuple(update))
         with db.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {self._table()} WHERE {where}", self._params(db, lookup))
+            cursor.execute(sql, params)
+
+    def _build_delete(self, names: tuple[str, ...], at_least: tuple[str, ...]) -> str:
+        where = [f"{self._quote(name)} = %s" for name in names]
+        where += [f"{self._quote(name)} >= %s" for name in at_least]
+        return f"DELETE FROM {self._table()} WHERE " + " AND ".join(where)
+
+    def delete(self, *, at_least: dict[str, Any] | None = None, **lookup: Any) -> None:
+        """Delete the rows matching every ``field=value`` and each ``field >= value`` of ``at_least``."""
+        db = self._db()
+        at_least = at_least or {}
+        params = self._params(db, lookup) + self._params(db, at_least)
+        with db.cursor() as cursor:
+            cursor.execute(self._delete_sql(tuple(lookup), tuple(at_least)), params)
 
 
 @contextmanager

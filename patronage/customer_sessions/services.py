@@ -43,6 +43,10 @@ SESSION_MUTABLE = [
     if f.name not in {"id", "application", "integration_id", "created"}
 ]
 
+CART_ITEM_CONTENT = [
+    f.name for f in CartItem._meta.concrete_fields if f.name not in {"id", "session", "position"}
+]
+
 
 def cart_items(session: CustomerSession) -> list[CartItem]:
     return rows(CartItem).select(session_id=session.pk, order_by="position")
@@ -113,6 +117,15 @@ def _lock_profile_then_session(
         errors = ErrorCollector()
         validate_integration_id(profile_id, pointer="/customerSession/profileId", errors=errors)
         errors.raise_if_any()
+        # The usual case, an existing session of an existing customer: both locks in one statement.
+        both = rows(CustomerProfile).lock_with(
+            rows(CustomerSession),
+            {"environment_id": application.environment_id, "integration_id": profile_id},
+            {"application_id": application.pk, "integration_id": integration_id},
+        )
+        if both is not None:
+            profile, session = both
+            return _checked(profile, session, False, profile_id if keep_profile else None)
         profile, _ = profile_lock_or_create(environment=application.environment, integration_id=profile_id)
     now = clock.now()
     session, created = get_or_create_locked(
@@ -127,8 +140,16 @@ def _lock_profile_then_session(
         application_id=application.pk,
         integration_id=integration_id,
     )
-    if keep_profile and session.profile_integration_id != profile_id:
-        raise Conflict(f"Customer session {integration_id} changed customer meanwhile; retry the request")
+    return _checked(profile, session, created, profile_id if keep_profile else None)
+
+
+def _checked(
+    profile: CustomerProfile | None, session: CustomerSession, created: bool, kept_profile_id: str | None
+) -> tuple[CustomerProfile | None, CustomerSession, bool]:
+    if kept_profile_id is not None and session.profile_integration_id != kept_profile_id:
+        raise Conflict(
+            f"Customer session {session.integration_id} changed customer meanwhile; retry the request"
+        )
     return profile, session, created
 
 
@@ -147,6 +168,13 @@ def _new_cart(session: CustomerSession, items: list[CartItemInput]) -> list[Cart
         )
         for position, item in enumerate(items)
     ]
+
+
+def _cart_write(session: CustomerSession, items: list[CartItem]) -> None:
+    """Store the new cart over the old one: a position already there is updated in place (no index entry
+    or foreign-key check to pay, unlike a delete and insert), the positions past the new cart go."""
+    rows(CartItem).upsert_many(items, unique=["session", "position"], update=CART_ITEM_CONTENT)
+    rows(CartItem).delete(session_id=session.pk, at_least={"position": len(items)})
 
 
 def _apply_content(session: CustomerSession, data: SessionInput) -> None:
@@ -230,8 +258,7 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     session.updated = clock.now()
     with pipelined():  # every check is done: the writes go out as one batch
         if data.cart_items is not None:
-            rows(CartItem).delete(session_id=session.pk)
-            rows(CartItem).insert_many(items)
+            _cart_write(session, items)
         rows(CustomerSession).update(session, SESSION_MUTABLE)
         _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
     return SessionResult(session=session, items=items, profile=profile, created=created)

@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
+from patronage.core.rows import rows
 from patronage.customer_sessions.models import CartItem, CustomerSession
 from patronage.customers.models import CustomerProfile
 from patronage.testing.api import IntegrationClient
@@ -85,6 +86,48 @@ def test_parallel_updates_of_one_session_never_mix_carts_or_lose_attributes(key:
     assert session.total == len(skus)
     assert session.attributes == {f"a{i}": True for i in range(THREADS)}
     assert CustomerSession.objects.filter(integration_id="shared").count() == 1
+
+
+def test_an_update_holds_the_customer_and_the_session_locked_until_it_commits(key: str) -> None:
+    # given: an existing session of an existing customer (the one-statement lock path)
+    IntegrationClient(key).session("s", profileId="c", cartItems=[{"sku": "A", "quantity": 1, "price": 1}])
+    session = CustomerSession.objects.get(integration_id="s")
+    locked: list[str] = []
+
+    def try_lock(table: str, pk: int) -> Any:
+        with connection.cursor() as cursor:
+            try:
+                cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE NOWAIT", [pk])
+            except OperationalError:
+                return "busy"
+            return "free"
+
+    # when: one transaction locks both, as an update does, and other connections try to take them
+    with transaction.atomic():
+        both = rows(CustomerProfile).lock_with(
+            rows(CustomerSession),
+            {"environment_id": session.application.environment_id, "integration_id": "c"},
+            {"application_id": session.application_id, "integration_id": "s"},
+        )
+        assert both is not None and (both[0].pk, both[1].pk) == (session.profile_id, session.pk)
+        locked = race(
+            2,
+            lambda i: try_lock(
+                *[
+                    (CustomerProfile._meta.db_table, session.profile_id),
+                    (CustomerSession._meta.db_table, session.pk),
+                ][i]
+            ),
+        )
+    # then: both rows were held; once committed, both are free again
+    assert locked == ["busy", "busy"]
+    assert race(1, lambda i: try_lock(CustomerSession._meta.db_table, session.pk)) == ["free"]
+    missing = rows(CustomerProfile).lock_with(
+        rows(CustomerSession),
+        {"environment_id": session.application.environment_id, "integration_id": "nobody"},
+        {"application_id": session.application_id, "integration_id": "s"},
+    )
+    assert missing is None
 
 
 def test_a_retried_request_is_applied_once_even_when_the_retries_race(key: str) -> None:

@@ -42,6 +42,22 @@ def test_updates_build_on_each_other_and_attributes_merge(api: IntegrationClient
     assert body["profileId"] == "c"
 
 
+def test_a_new_cart_replaces_the_old_one_whether_shorter_or_longer(api: IntegrationClient) -> None:
+    three = [{"sku": f"A{n}", "quantity": 1, "price": 1, "size": "L"} for n in range(3)]
+    api.session("s-1", profileId="c", cartItems=three)
+    # when: a shorter cart, without the extra field, then a longer one
+    shorter = api.session("s-1", cartItems=[{"sku": "B0", "quantity": 2, "price": 5}]).json()
+    longer = api.session("s-1", cartItems=[{"sku": f"C{n}", "quantity": 1, "price": 2} for n in range(4)])
+    # then: each answer and the stored cart hold exactly the items last sent
+    assert [(i["sku"], i["position"]) for i in shorter["customerSession"]["cartItems"]] == [("B0", 0)]
+    assert "size" not in shorter["customerSession"]["cartItems"][0]
+    assert shorter["customerSession"]["cartItemTotal"] == 10
+    stored = api.get("/v2/customer_sessions/s-1").json()["customerSession"]
+    assert stored == longer.json()["customerSession"]
+    assert [(i["sku"], i["position"]) for i in stored["cartItems"]] == [(f"C{n}", n) for n in range(4)]
+    assert stored["cartItemTotal"] == 8
+
+
 def test_closing_makes_an_order_counted_on_the_customer(api: IntegrationClient) -> None:
     api.session("s-1", profileId="c", cartItems=CART)
     body = api.session("s-1", state="closed").json()
