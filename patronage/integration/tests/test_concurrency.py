@@ -92,9 +92,8 @@ def test_an_update_holds_the_customer_and_the_session_locked_until_it_commits(ke
     # given: an existing session of an existing customer (the one-statement lock path)
     IntegrationClient(key).session("s", profileId="c", cartItems=[{"sku": "A", "quantity": 1, "price": 1}])
     session = CustomerSession.objects.get(integration_id="s")
-    locked: list[str] = []
 
-    def try_lock(table: str, pk: int) -> Any:
+    def try_lock(table: str, pk: int | None) -> str:
         with connection.cursor() as cursor:
             try:
                 cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE NOWAIT", [pk])
@@ -110,15 +109,11 @@ def test_an_update_holds_the_customer_and_the_session_locked_until_it_commits(ke
             {"application_id": session.application_id, "integration_id": "s"},
         )
         assert both is not None and (both[0].pk, both[1].pk) == (session.profile_id, session.pk)
-        locked = race(
-            2,
-            lambda i: try_lock(
-                *[
-                    (CustomerProfile._meta.db_table, session.profile_id),
-                    (CustomerSession._meta.db_table, session.pk),
-                ][i]
-            ),
-        )
+        targets = [
+            (CustomerProfile._meta.db_table, session.profile_id),
+            (CustomerSession._meta.db_table, session.pk),
+        ]
+        locked = race(2, lambda i: try_lock(*targets[i]))
     # then: both rows were held; once committed, both are free again
     assert locked == ["busy", "busy"]
     assert race(1, lambda i: try_lock(CustomerSession._meta.db_table, session.pk)) == ["free"]
