@@ -89,8 +89,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--database-url", default=env("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
     p.add_argument("--port", type=int, default=int(env("BENCH_PORT", "8765")))
-    # Sync workers block on the database round trips, so a little more than one per core keeps both busy.
-    p.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", "4")))
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("BENCH_WORKERS", "0")),
+        help="gunicorn workers; default: what `patronage serve` starts (WEB_CONCURRENCY, else 2 per core + 1)",
+    )
     p.add_argument(
         "--connections",
         type=int,
@@ -198,13 +202,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
                 return
 
 
+def served_workers(log: Path) -> int | None:
+    """The number of gunicorn workers, as ``patronage serve`` announced it in its log."""
+    found = re.search(r"with (\d+) workers", log.read_text(errors="replace"))
+    return int(found.group(1)) if found else None
+
+
 @contextlib.contextmanager
 def running_server(settings: Settings, log: Path) -> Iterator[tuple[str, int]]:
     """Yield the base URL and the process group id of a freshly started ``patronage serve``."""
     if port_in_use(settings.port):
         # Refuse rather than benchmark whatever else answers there.
         raise RuntimeError(f"something already listens on {HOST}:{settings.port}; pick another --port")
-    cmd = [patronage_bin(), "serve", "--bind", f"{HOST}:{settings.port}", "--workers", str(settings.workers)]
+    cmd = [patronage_bin(), "serve", "--bind", f"{HOST}:{settings.port}"]
+    if settings.workers:
+        cmd += ["--workers", str(settings.workers)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -217,6 +229,7 @@ def running_server(settings: Settings, log: Path) -> Iterator[tuple[str, int]]:
     try:
         base = f"http://{HOST}:{settings.port}"
         wait_healthy(base, proc)
+        print(f"patronage serve: {served_workers(log)} sync workers")
         yield base, proc.pid
     finally:
         stop(proc)
@@ -589,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started,
         "machine": {**host, "postgresql": pg_version},
         "settings": {k: str(v) for k, v in vars(settings).items() if k != "database_url"},
+        "workers": served_workers(settings.output.with_suffix(".server.log")),
         "targets": rows,
         "raw": raw,
     }

@@ -34,7 +34,7 @@ class Rows(Generic[M]):
         self._converters: list[tuple[int, list[Converter], Any]] | None = None
         # Bound per instance so each model keeps its own small cache of SQL strings.
         self._select_sql = lru_cache(maxsize=32)(self._build_select)
-        self._update_sql = lru_cache(maxsize=32)(self._build_update)
+        self._update_sql = lru_cache(maxsize=256)(self._build_update)
         self._upsert_sql = lru_cache(maxsize=32)(self._build_upsert)
         self._delete_sql = lru_cache(maxsize=32)(self._build_delete)
         self._lock_pair_sql = lru_cache(maxsize=32)(self._build_lock_pair)
@@ -128,7 +128,9 @@ class Rows(Generic[M]):
         return found[0] if found else None
 
     def update(self, obj: M, names: Sequence[str]) -> None:
-        """Write the fields ``names`` of ``obj`` to its row."""
+        """Write the fields ``names`` of ``obj`` to its row (nothing when ``names`` is empty)."""
+        if not names:
+            return
         db = self._db()
         fields = [self.by_name[name] for name in names]
         params = [f.get_db_prep_save(getattr(obj, f.attname), db) for f in fields]

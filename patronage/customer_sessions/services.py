@@ -184,7 +184,9 @@ def _apply_content(session: CustomerSession, data: SessionInput) -> None:
             setattr(session, name, value)
     if data.attributes is not None:
         merged = {**session.attributes, **data.attributes}
-        session.attributes = {k: v for k, v in merged.items() if v is not None}
+        for name in [k for k, v in data.attributes.items() if v is None]:
+            del merged[name]  # null removes an attribute
+        session.attributes = merged
     if data.additional_costs is not None:
         session.additional_costs = {
             name: {"price": str(price)} for name, price in data.additional_costs.items()
@@ -236,6 +238,7 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
         application=application, integration_id=integration_id, profile_id=data.profile_id
     )
     was_order, old_sales = session.is_order, session.sales
+    stored = [getattr(session, name) for name in SESSION_MUTABLE]
     if not created and session.state != SessionState.OPEN:
         changes_customer = data.profile_id is not None and data.profile_id != session.profile_integration_id
         if data.edits_content() or changes_customer:
@@ -259,7 +262,9 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     with pipelined():  # every check is done: the writes go out as one batch
         if data.cart_items is not None:
             _cart_write(session, items)
-        rows(CustomerSession).update(session, SESSION_MUTABLE)
+        # Only what changed: fewer values to adapt and send, and a large unchanged JSON stays as it is.
+        changed = [n for n, old in zip(SESSION_MUTABLE, stored, strict=True) if getattr(session, n) != old]
+        rows(CustomerSession).update(session, changed)
         _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
     return SessionResult(session=session, items=items, profile=profile, created=created)
 
