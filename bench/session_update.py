@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "--workers",
         type=int,
         default=int(env("BENCH_WORKERS", "0")),
-        help="gunicorn workers; default: what `patronage serve` starts (WEB_CONCURRENCY, else 2 per core + 1)",
+        help="gunicorn workers; default: as `patronage serve` (WEB_CONCURRENCY, else 2 per core + 1)",
     )
     p.add_argument(
         "--connections",
