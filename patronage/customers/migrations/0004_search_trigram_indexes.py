@@ -15,6 +15,8 @@ while a large table is indexed. SQLite has no trigram indexes; there the search 
 
 from django.db import migrations
 
+from patronage.core.migration_ops import PostgreSQLOnly
+
 TABLE = "customers_customerprofile"
 TRIGRAM_INDEXES = {
     "profile_name_trgm": "upper(name::text)",
@@ -22,18 +24,6 @@ TRIGRAM_INDEXES = {
     "profile_integration_id_trgm": "upper(integration_id::text)",
     "profile_phone_trgm": "phone",
 }
-
-
-class PostgreSQLOnly(migrations.RunSQL):
-    """SQL only PostgreSQL understands (pg_trgm, GIN); nothing happens on other databases."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):
