@@ -60,6 +60,8 @@ class CustomerSession(models.Model):
     identifiers = models.JSONField(default=list, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     additional_costs = models.JSONField(default=dict, blank=True)
+    # Positions 0..n-1 hold the cart: a shorter new cart deletes the rest, a longer one needs no delete.
+    cart_item_count = models.PositiveIntegerField(default=0)
     cart_item_total = money_field()
     additional_cost_total = money_field()
     total = money_field()

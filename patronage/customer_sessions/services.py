@@ -170,11 +170,13 @@ def _new_cart(session: CustomerSession, items: list[CartItemInput]) -> list[Cart
     ]
 
 
-def _cart_write(session: CustomerSession, items: list[CartItem]) -> None:
-    """Store the new cart over the old one: a position already there is updated in place (no index entry
-    or foreign-key check to pay, unlike a delete and insert), the positions past the new cart go."""
+def _cart_write(session: CustomerSession, items: list[CartItem], *, stored_count: int) -> None:
+    """Store the new cart over the old one of ``stored_count`` items: a position already there is updated
+    in place (no index entry or foreign-key check to pay, unlike a delete and insert), the positions past
+    the new cart go."""
     rows(CartItem).upsert_many(items, unique=["session", "position"], update=CART_ITEM_CONTENT)
-    rows(CartItem).delete(session_id=session.pk, at_least={"position": len(items)})
+    if len(items) < stored_count:
+        rows(CartItem).delete(session_id=session.pk, at_least={"position": len(items)})
 
 
 def _apply_content(session: CustomerSession, data: SessionInput) -> None:
@@ -209,6 +211,7 @@ def _apply_state(session: CustomerSession, target: str, *, pointer: str) -> None
 
 
 def _recompute_totals(session: CustomerSession, items: list[CartItem]) -> None:
+    session.cart_item_count = len(items)
     session.cart_item_total = sum((i.price * i.quantity for i in items), ZERO)
     session.additional_cost_total = sum(
         (Decimal(c["price"]) for c in session.additional_costs.values()), ZERO
@@ -237,7 +240,7 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     profile, session, created = _lock_profile_then_session(
         application=application, integration_id=integration_id, profile_id=data.profile_id
     )
-    was_order, old_sales = session.is_order, session.sales
+    was_order, old_sales, stored_count = session.is_order, session.sales, session.cart_item_count
     stored = [getattr(session, name) for name in SESSION_MUTABLE]
     if not created and session.state != SessionState.OPEN:
         changes_customer = data.profile_id is not None and data.profile_id != session.profile_integration_id
@@ -261,7 +264,7 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     session.updated = clock.now()
     with pipelined():  # every check is done: the writes go out as one batch
         if data.cart_items is not None:
-            _cart_write(session, items)
+            _cart_write(session, items, stored_count=stored_count)
         # Only what changed: fewer values to adapt and send, and a large unchanged JSON stays as it is.
         changed = [n for n, old in zip(SESSION_MUTABLE, stored, strict=True) if getattr(session, n) != old]
         rows(CustomerSession).update(session, changed)

@@ -135,6 +135,7 @@ def _sessions_for(
                 profile=profile,
                 profile_integration_id=profile.integration_id,
                 state=state,
+                cart_item_count=len(items),
                 cart_item_total=total,
                 total=total,
                 first_session=n == 0,
