@@ -62,13 +62,21 @@ def api_key_check_expiry(expires_at: dt.datetime | None) -> None:
         raise ValidationFailed("The expiry date must be in the future.")
 
 
+def _new_key() -> str:
+    # Never a leading "-": the key's prefix is what `patronage apikey revoke PREFIX` takes, and a command
+    # line reads "-..." as an option (1 key in 64 would be unrevocable without "--").
+    while (plaintext := secrets.token_urlsafe(KEY_BYTES)).startswith("-"):
+        pass
+    return plaintext
+
+
 @transaction.atomic
 def api_key_create(
     *, application: Application, name: str, expires_at: dt.datetime | None = None, actor: Any = None
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is never stored and never shown again."""
     api_key_check_expiry(expires_at)
-    plaintext = secrets.token_urlsafe(KEY_BYTES)
+    plaintext = _new_key()
     api_key = ApiKey.objects.create(
         application=application,
         name=name,

@@ -85,6 +85,20 @@ def test_cli_creates_lists_and_revokes_keys(live_app: Application) -> None:
     assert IntegrationClient(key).get("/v2/customer_sessions/x").status_code == 401
 
 
+def test_a_key_never_starts_with_a_dash_so_its_prefix_can_be_revoked_from_the_cli(
+    live_app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the random source first draws a key starting with "-" (1 draw in 64 does)
+    draws = iter(["-dashfirst" + "x" * 33, "plainfirst" + "y" * 33])
+    monkeypatch.setattr("patronage.workspace.services.secrets.token_urlsafe", lambda n: next(draws))
+    # when
+    _, plaintext = api_key_create(application=live_app, name="till")
+    # then: the dashed draw was discarded, and the CLI revokes the key by its prefix
+    assert plaintext.startswith("plainfirst")
+    call_command("apikey", "revoke", "--application", live_app.slug, plaintext[:8], stdout=io.StringIO())
+    assert ApiKey.objects.get(prefix=plaintext[:8]).revoked_at is not None
+
+
 def test_cli_guards_the_environment_and_names_unknown_shops(live_app: Application) -> None:
     with pytest.raises(CommandError, match="is in live, not sandbox"):
         call_command("apikey", "create", "--application", live_app.slug, "--environment", "sandbox")
