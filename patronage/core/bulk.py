@@ -31,8 +31,14 @@ def _columns(model: type[models.Model], names: Sequence[str]) -> list[tuple[str,
     return out
 
 
-def _table(model: type[models.Model]) -> str:
+def table_name(model: type[models.Model]) -> str:
+    """The model's table, quoted for raw SQL."""
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def column_names(model: type[models.Model], names: Sequence[str]) -> str:
+    """The columns of these fields, quoted and comma-separated for raw SQL."""
+    return ", ".join(column for column, _ in _columns(model, names))
 
 
 def _copy(cursor: Any, table: str, targets: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -44,14 +50,13 @@ def _copy(cursor: Any, table: str, targets: str, rows: Sequence[Sequence[Any]]) 
 def insert_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
-    columns = _columns(model, names)
-    targets = ", ".join(column for column, _ in columns)
+    targets = column_names(model, names)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            _copy(cursor, _table(model), targets, rows)
+            _copy(cursor, table_name(model), targets, rows)
         else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {_table(model)} ({targets}) VALUES ({placeholders})", rows)
+            placeholders = ", ".join(["%s"] * len(names))
+            cursor.executemany(f"INSERT INTO {table_name(model)} ({targets}) VALUES ({placeholders})", rows)
 
 
 def update_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -70,12 +75,12 @@ def update_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[
             _copy(cursor, staging, f"pk, {aliases}", rows)
             assignments = ", ".join(f"{column} = u.c{index}" for index, (column, _) in enumerate(columns))
             cursor.execute(
-                f"UPDATE {_table(model)} AS t SET {assignments} FROM {staging} AS u WHERE t.{pk} = u.pk"
+                f"UPDATE {table_name(model)} AS t SET {assignments} FROM {staging} AS u WHERE t.{pk} = u.pk"
             )
             cursor.execute(f"DROP TABLE {staging}")
         else:
             assignments = ", ".join(f"{column} = %s" for column, _ in columns)
             cursor.executemany(
-                f"UPDATE {_table(model)} SET {assignments} WHERE {pk} = %s",
+                f"UPDATE {table_name(model)} SET {assignments} WHERE {pk} = %s",
                 [(*row[1:], row[0]) for row in rows],
             )

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import connection
 
+from patronage.core.bulk import table_name
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.promocodes.models import IssueKind
 from patronage.promocodes.selectors import mailing_codes
@@ -25,14 +26,6 @@ from patronage.promocodes.selectors import mailing_codes
 from .templating import CLIENT_FIELDS, Client, fold
 
 _SALES_PLACES = Decimal(1).scaleb(-CustomerProfile._meta.get_field("total_sales").decimal_places)  # type: ignore[union-attr]
-
-
-def profiles_table() -> str:
-    return connection.ops.quote_name(CustomerProfile._meta.db_table)
-
-
-def groups_table() -> str:
-    return connection.ops.quote_name(CustomerGroup._meta.db_table)
 
 
 def snapshot_sql(
@@ -103,8 +96,8 @@ def profile_snapshots(profile_ids: Iterable[int]) -> dict[int, Any]:
     placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.id, {snapshot_sql()} FROM {profiles_table()} p "
-            f"LEFT JOIN {groups_table()} g ON g.id = p.group_id WHERE p.id IN ({placeholders})",
+            f"SELECT p.id, {snapshot_sql()} FROM {table_name(CustomerProfile)} p "
+            f"LEFT JOIN {table_name(CustomerGroup)} g ON g.id = p.group_id WHERE p.id IN ({placeholders})",
             ids,
         )
         return dict(cursor.fetchall())

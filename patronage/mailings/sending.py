@@ -41,7 +41,8 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 
 from patronage.core import clock
-from patronage.core.bulk import db_value, update_rows
+from patronage.core.bulk import db_value, table_name, update_rows
+from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.promocodes.models import IssueKind, PromoCodeGroup
 from patronage.promocodes.selectors import groups_by_name, last_issued_codes
 from patronage.promocodes.services import (
@@ -95,14 +96,6 @@ def _execute(sql: str, params: Sequence[Any]) -> int:
         return int(cursor.rowcount)
 
 
-def _mailings() -> str:
-    return connection.ops.quote_name(Mailing._meta.db_table)
-
-
-def _deliveries() -> str:
-    return connection.ops.quote_name(MailingDelivery._meta.db_table)
-
-
 def _when(moment: dt.datetime) -> Any:
     return db_value(Mailing, "lease_expires", moment)
 
@@ -111,8 +104,8 @@ def lease_take(mailing_id: int, owner: str) -> bool:
     now = clock.now()
     return bool(
         _execute(
-            f"UPDATE {_mailings()} SET lease_owner = %s, lease_expires = %s WHERE id = %s AND status = %s "
-            "AND (lease_expires IS NULL OR lease_expires < %s)",
+            f"UPDATE {table_name(Mailing)} SET lease_owner = %s, lease_expires = %s "
+            "WHERE id = %s AND status = %s AND (lease_expires IS NULL OR lease_expires < %s)",
             [owner, _when(now + LEASE), mailing_id, Mailing.Status.SENDING, _when(now)],
         )
     )
@@ -120,7 +113,7 @@ def lease_take(mailing_id: int, owner: str) -> bool:
 
 def _lease_renew(mailing_id: int, owner: str) -> None:
     if not _execute(
-        f"UPDATE {_mailings()} SET lease_expires = %s WHERE id = %s AND lease_owner = %s",
+        f"UPDATE {table_name(Mailing)} SET lease_expires = %s WHERE id = %s AND lease_owner = %s",
         [_when(clock.now() + LEASE), mailing_id, owner],
     ):
         raise LeaseLost
@@ -178,7 +171,8 @@ class _Lease:
 
 def _lease_release(mailing_id: int, owner: str) -> None:
     _execute(
-        f"UPDATE {_mailings()} SET lease_owner = '', lease_expires = NULL WHERE id = %s AND lease_owner = %s",
+        f"UPDATE {table_name(Mailing)} SET lease_owner = '', lease_expires = NULL "
+        "WHERE id = %s AND lease_owner = %s",
         [mailing_id, owner],
     )
 
@@ -215,7 +209,7 @@ def _claim_sql(fields: Sequence[str]) -> str:
     """Take the next pending deliveries: ready with the customer's snapshot, or skipped when the customer
     was deleted or withdrew consent since the start. Returns (id, profile_id, snapshot or NULL)."""
     batch = (
-        f"SELECT id, profile_id FROM {_deliveries()} WHERE mailing_id = %s AND status = %s "
+        f"SELECT id, profile_id FROM {table_name(MailingDelivery)} WHERE mailing_id = %s AND status = %s "
         "ORDER BY id LIMIT %s"
     )
     # SQLite's RETURNING names the updated table's columns only, unqualified; PostgreSQL's needs them
@@ -227,14 +221,14 @@ def _claim_sql(fields: Sequence[str]) -> str:
         returning = "d.id, d.profile_id, d.client"
     snapshot = clients.snapshot_sql(email="d.email", fields=fields)
     return f"""WITH batch AS ({batch})
-        UPDATE {_deliveries()} AS d SET
+        UPDATE {table_name(MailingDelivery)} AS d SET
             status = CASE WHEN p.accepts_marketing THEN %s ELSE %s END,
             reason = CASE WHEN p.id IS NULL THEN %s WHEN p.accepts_marketing THEN '' ELSE %s END,
             client = CASE WHEN p.accepts_marketing THEN {snapshot} END,
             prepared_at = %s
         FROM batch AS b
-            LEFT JOIN {clients.profiles_table()} AS p ON p.id = b.profile_id
-            LEFT JOIN {clients.groups_table()} AS g ON g.id = p.group_id
+            LEFT JOIN {table_name(CustomerProfile)} AS p ON p.id = b.profile_id
+            LEFT JOIN {table_name(CustomerGroup)} AS g ON g.id = p.group_id
         WHERE d.id = b.id
         RETURNING {returning}"""
 
@@ -428,7 +422,7 @@ class _Lane:
     def __init__(self, deliverer: _Deliverer) -> None:
         self.deliverer = deliverer
         self.backend = get_connection(fail_silently=False)
-        table = _deliveries()
+        table = table_name(MailingDelivery)
         # The claim stores the message as it is handed over.
         self.claim_sql = (
             f"UPDATE {table} SET status = %s, subject = %s, html = %s, text = %s "

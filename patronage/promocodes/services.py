@@ -26,7 +26,7 @@ from django.db import connection, transaction
 
 from patronage.core import clock
 from patronage.core.audit import audit
-from patronage.core.bulk import db_value, insert_rows
+from patronage.core.bulk import column_names, db_value, insert_rows, table_name
 from patronage.core.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from patronage.core.naming import checked_name, save_named
 from patronage.customers.models import CustomerProfile
@@ -237,19 +237,6 @@ class Reserved:
     code: str
 
 
-def _issues_table() -> str:
-    return connection.ops.quote_name(PromoCodeIssue._meta.db_table)
-
-
-def _groups_table() -> str:
-    return connection.ops.quote_name(PromoCodeGroup._meta.db_table)
-
-
-def _issue_columns() -> str:
-    fields: list[Any] = [PromoCodeIssue._meta.get_field(name) for name in ISSUE_FIELDS]
-    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
-
-
 ISSUE_FIELDS = ["profile", "promo_code", "code", "group", "group_name", "kind", "mailing_id", "created"]
 
 
@@ -276,7 +263,7 @@ def promo_codes_issue(
     """
     if not profile_ids:
         return {}
-    table = connection.ops.quote_name(PromoCode._meta.db_table)
+    table = table_name(PromoCode)
     when = db_value(PromoCode, "issued_at", now)
     recorded = [group.pk, group.name, IssueKind.INITIAL, mailing_id, db_value(PromoCodeIssue, "created", now)]
     with connection.cursor() as cursor:
@@ -284,7 +271,7 @@ def promo_codes_issue(
             # The group's row stays locked until the caller commits: a group being deleted is not issued
             # from (see promo_code_group_delete); one deleted meanwhile has no code left to pick.
             cursor.execute(
-                f"""WITH held AS (SELECT id FROM {_groups_table()} WHERE id = %s FOR KEY SHARE),
+                f"""WITH held AS (SELECT id FROM {table_name(PromoCodeGroup)} WHERE id = %s FOR KEY SHARE),
                 picked AS (
                     SELECT id FROM {table} WHERE group_id = (SELECT id FROM held) AND issued_at IS NULL
                     AND id > %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
@@ -296,7 +283,7 @@ def promo_codes_issue(
                     WHERE c.id = numbered.id AND c.issued_at IS NULL
                     RETURNING c.issued_to_id, c.id, c.code
                 ), recorded AS (
-                    INSERT INTO {_issues_table()} ({_issue_columns()})
+                    INSERT INTO {table_name(PromoCodeIssue)} ({column_names(PromoCodeIssue, ISSUE_FIELDS)})
                     SELECT issued_to_id, id, code, %s, %s, %s, %s, %s FROM issued
                 )
                 SELECT issued_to_id, id, code FROM issued""",
