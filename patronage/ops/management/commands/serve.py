@@ -18,6 +18,11 @@ class Command(BaseCommand):
             default=int(os.environ.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) * 2 + 1))),
         )
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations first")
+        parser.add_argument(
+            "--wsgi-app",
+            default="patronage.wsgi",
+            help="WSGI application to serve, as gunicorn names it (default: patronage.wsgi)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_migrate"]:
@@ -26,7 +31,7 @@ class Command(BaseCommand):
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
         argv = [
             gunicorn,
-            "patronage.wsgi",
+            options["wsgi_app"],
             "--bind",
             options["bind"],
             "--workers",
