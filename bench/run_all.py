@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-HELPERS = {"loadgen.py", "run_all.py"}
+HELPERS = {"loadgen.py", "run_all.py", "floor_app.py"}
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patronage_bench"
 SCENARIO_TIMEOUT = 30 * 60  # seconds; a scenario bounds its own phases, this only catches a hang
 
