@@ -427,12 +427,23 @@ def count_stored_keys(base: str, key: str, prefix: str) -> list[int]:
 
 
 def contention(
-    settings: Settings, target: tuple[str, int], product: str, key: str, bodies: dict[str, Path], prefix: str
+    settings: Settings,
+    target: tuple[str, int],
+    product: str,
+    key: str,
+    bodies: dict[str, Path],
+    prefix: str,
+    *,
+    create_first: bool,
 ) -> tuple[dict[str, Any], list[int]]:
-    """50 clients on 10 sessions that exist (the floor only updates) of the ``target`` server: the
-    measured phase and the number of writes each session kept, read back through the ``product``."""
+    """50 clients on 10 sessions of the ``target`` server: the measured phase and the number of writes
+    each session kept, read back through the ``product``.
+
+    The product gets new sessions, so the clients also race to create each of them; the floor only
+    updates, so its sessions are created first (``create_first``) through the product.
+    """
     base, pgid = target
-    for i in range(CONTENTION_SESSIONS):
+    for i in range(CONTENTION_SESSIONS if create_first else 0):
         for session in (f"{prefix}w{i}", f"{prefix}{i}"):
             # Created with the plain body: its attributes are not the counted ``r<n>`` ones.
             if put_once(product, key, bodies["put"], session)[1] != 200:
@@ -491,9 +502,9 @@ def run_phases(
         **sessions,
     )
     print(f"[5/6] {CONTENTION_CLIENTS} clients on {CONTENTION_SESSIONS} sessions, {settings.duration:.0f}s")
-    cont, stored = contention(settings, server, base, key, bodies, f"{run}-c-")
+    cont, stored = contention(settings, server, base, key, bodies, f"{run}-c-", create_first=False)
     print(f"[6/6] floor: {CONTENTION_CLIENTS} clients on {CONTENTION_SESSIONS} sessions")
-    floor_cont, floor_stored = contention(settings, floor, base, key, bodies, f"{run}-fc-")
+    floor_cont, floor_stored = contention(settings, floor, base, key, bodies, f"{run}-fc-", create_first=True)
     return {
         "first_write": created,
         "ceiling": ceiling,
