@@ -49,28 +49,28 @@ class Rows(Generic[M]):
     def _table(self) -> str:
         return self._db().ops.quote_name(self.model._meta.db_table)  # type: ignore[no-any-return]
 
+    def _columns(self, alias: str = "") -> str:
+        return ", ".join(f"{alias}{self._quote(f.attname)}" for f in self.fields)
+
+    def _matches(self, names: Sequence[str], alias: str = "") -> list[str]:
+        return [f"{alias}{self._quote(name)} = %s" for name in names]
+
+    def _lock_clause(self) -> str:
+        return " FOR NO KEY UPDATE" if self._db().features.has_select_for_no_key_update else ""
+
     def _build_select(self, names: tuple[str, ...], lock: bool, order_by: str | None) -> str:
-        columns = ", ".join(self._quote(f.attname) for f in self.fields)
-        where = " AND ".join(f"{self._quote(name)} = %s" for name in names)
-        sql = f"SELECT {columns} FROM {self._table()} WHERE {where}"
+        where = " AND ".join(self._matches(names))
+        sql = f"SELECT {self._columns()} FROM {self._table()} WHERE {where}"
         if order_by:
             sql += f" ORDER BY {self._quote(order_by)}"
-        if lock and self._db().features.has_select_for_no_key_update:
-            sql += " FOR NO KEY UPDATE"
-        return sql
+        return sql + (self._lock_clause() if lock else "")
 
     def _build_lock_pair(self, other: Rows[Any], names: tuple[str, ...], other_names: tuple[str, ...]) -> str:
-        columns = (
-            ", ".join(f"a.{self._quote(f.attname)}" for f in self.fields)
-            + ", "
-            + ", ".join(f"b.{other._quote(f.attname)}" for f in other.fields)
+        columns = f"{self._columns('a.')}, {other._columns('b.')}"
+        where = " AND ".join(self._matches(names, "a.") + other._matches(other_names, "b."))
+        return (
+            f"SELECT {columns} FROM {self._table()} a, {other._table()} b WHERE {where}" + self._lock_clause()
         )
-        where = [f"a.{self._quote(name)} = %s" for name in names]
-        where += [f"b.{other._quote(name)} = %s" for name in other_names]
-        sql = f"SELECT {columns} FROM {self._table()} a, {other._table()} b WHERE " + " AND ".join(where)
-        if self._db().features.has_select_for_no_key_update:
-            sql += " FOR NO KEY UPDATE"
-        return sql
 
     def lock_with(
         self, other: Rows[N], lookup: dict[str, Any], other_lookup: dict[str, Any]
@@ -164,8 +164,7 @@ class Rows(Generic[M]):
             cursor.execute(sql, params)
 
     def _build_delete(self, names: tuple[str, ...], at_least: tuple[str, ...]) -> str:
-        where = [f"{self._quote(name)} = %s" for name in names]
-        where += [f"{self._quote(name)} >= %s" for name in at_least]
+        where = self._matches(names) + [f"{self._quote(name)} >= %s" for name in at_least]
         return f"DELETE FROM {self._table()} WHERE " + " AND ".join(where)
 
     def delete(self, *, at_least: dict[str, Any] | None = None, **lookup: Any) -> None:
