@@ -107,11 +107,19 @@ def _phone(rng: random.Random) -> str:
 
 
 def _sessions_for(
-    rng: random.Random, app: Application, profile: CustomerProfile, start: dt.datetime, serial: int
+    rng: random.Random,
+    app: Application,
+    profile: CustomerProfile,
+    start: dt.datetime,
+    serial: int,
+    now: dt.datetime,
 ) -> tuple[list[CustomerSession], list[list[CartItem]]]:
+    """A few sessions between the customer's creation and now: every order was closed in the past."""
     sessions, carts = [], []
+    # The last session starts at least ten minutes ago, so its close (five minutes later) is in the past too.
+    span = max(int((now - start).total_seconds() // 60) - 10, 0)
     for n in range(rng.choice((0, 1, 1, 2, 3))):
-        created = start + dt.timedelta(minutes=rng.randint(0, 60 * 24 * 300))
+        created = start + dt.timedelta(minutes=rng.randint(0, span))
         state = rng.choices(
             [SessionState.CLOSED, SessionState.OPEN, SessionState.CANCELLED], weights=[7, 2, 1]
         )[0]
@@ -128,6 +136,7 @@ def _sessions_for(
                 )
             )
         total = sum((i.price * i.quantity for i in items), Decimal("0"))
+        closed_at = created + dt.timedelta(minutes=5) if state != SessionState.OPEN else None
         sessions.append(
             CustomerSession(
                 application=app,
@@ -140,8 +149,8 @@ def _sessions_for(
                 total=total,
                 first_session=n == 0,
                 created=created,
-                updated=created,
-                closed_at=created + dt.timedelta(minutes=5) if state != SessionState.OPEN else None,
+                updated=closed_at or created,
+                closed_at=closed_at,
             )
         )
         carts.append(items)
@@ -189,7 +198,9 @@ def demo_load(*, customers: int, seed: int = 7, progress: Callable[[int], None] 
                 sessions: list[CustomerSession] = []
                 carts: list[list[CartItem]] = []
                 for profile in profiles:
-                    s, c = _sessions_for(rng, app, profile, profile.created, int(profile.integration_id[5:]))
+                    s, c = _sessions_for(
+                        rng, app, profile, profile.created, int(profile.integration_id[5:]), now
+                    )
                     sessions += s
                     carts += c
                     orders = [x for x in s if x.is_order]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Sum
+from django.db.models import F, Sum
 
+from patronage.core import clock
 from patronage.customer_sessions.models import CustomerSession
 from patronage.customers.models import CustomerProfile
 from patronage.mailings.models import Mailing, MailingDelivery
@@ -109,3 +110,18 @@ def test_the_demo_segment_holds_the_regulars_it_describes() -> None:
         if p.closed_sessions >= 3 or p.total_sales >= 500
     }
     assert expected and set(segment_members(segment).values_list("pk", flat=True)) == expected
+
+
+def test_demo_orders_lie_in_the_past() -> None:
+    # given: the clock as the demo sees it
+    before = clock.now()
+    # when: the demo is loaded with enough customers for sessions at every point of their history
+    demo_load(customers=400)
+    # then: no session starts, changes or closes after today
+    sessions = CustomerSession.objects.all()
+    assert sessions.filter(closed_at__isnull=False).count() > 100
+    assert not sessions.filter(closed_at__gt=before).exists()
+    assert not sessions.filter(created__gt=before).exists()
+    assert not sessions.filter(updated__gt=before).exists()
+    # and every order was placed after its customer was created
+    assert not sessions.filter(created__lt=F("profile__created")).exists()
