@@ -13,11 +13,14 @@ class Command(BaseCommand):
     help = "Everything for local use: migrate, first-start setup, a job worker and the web app until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+        parser.add_argument(
+            "--port",
+            default=os.environ.get("PORT", "8000"),
+            help="Port on 127.0.0.1 to serve on, also from PORT (default: %(default)s)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
+        # Migrates, creates the admin account and loads the demo data on the first start.
         call_command("bootstrap")
         port = options["port"]
         if "EMAIL_BACKEND" not in os.environ and "EMAIL_HOST" not in os.environ:
