@@ -24,11 +24,12 @@ from unfold.views import ChangeList
 from patronage.core.admin_paging import PerPageMixin
 from patronage.core.errors import DomainError
 from patronage.customers.admin import PROFILE_TABS, DrawnProfileTab
+from patronage.customers.forms import add_domain_errors
 from patronage.customers.models import CustomerProfile
 
 from .forms import GalleryImageForm, OfferForm, RedemptionForm, WhyShownForm
 from .models import GalleryImage, Offer, OfferRedemption, RedemptionSource
-from .selectors import offer_activity, offers_explained
+from .selectors import email_has_customer, offer_activity, offers_explained
 from .services import (
     gallery_image_upload,
     offer_assignments_delete,
@@ -236,7 +237,7 @@ class OfferAdmin(ModelAdmin):
                     note=form.cleaned_data.get("note") or "",
                 )
             except DomainError as exc:
-                form.add_error(None, exc.message)
+                add_domain_errors(form, exc)
             else:
                 name = profile.name or profile.email or profile.integration_id
                 self.message_user(request, f"Recorded: {name} redeemed {offer.name}.", messages.SUCCESS)
@@ -294,14 +295,18 @@ class OfferAdmin(ModelAdmin):
             return self._page(request, "why_shown.html", title="Why is this offer (not) shown?", form=None)
         form = WhyShownForm(request.GET if "email" in request.GET else None)
         rows = None
+        no_account = False
         if form.is_bound and form.is_valid():
-            rows = offers_explained(application=form.cleaned_data["shop"], email=form.cleaned_data["email"])
+            shop, email = form.cleaned_data["shop"], form.cleaned_data["email"]
+            rows = offers_explained(application=shop, email=email)
+            no_account = not email_has_customer(application=shop, email=email)
         return self._page(
             request,
             "why_shown.html",
             title="Why is this offer (not) shown?",
             form=form,
             rows=rows,
+            no_account=no_account,
         )
 
 

@@ -20,7 +20,7 @@ from . import schemas
 from .imports import offer_assignments_add, offer_assignments_remove
 from .models import GalleryImage, Offer, RedemptionSource
 from .selectors import normalize_email, offers_visible_with_marks
-from .services import OfferInput, offer_create, offer_delete, offer_redeem, offer_update
+from .services import OfferInput, offer_create, offer_delete, offer_patch, offer_redeem
 
 router = Router(auth=django_auth, tags=["Offers"])
 
@@ -233,14 +233,9 @@ def update_offer(request: HttpRequest, offer_id: int, body: schemas.OfferPatch) 
                 ErrorDetail(ValidationFailed.title, f"{n}: cannot be null", pointer=f"/{n}") for n in nulls
             ],
         )
-    current = OfferInput(
-        **{attr: getattr(offer, attr) for attr in FIELDS.values()},
-        **{attr: getattr(offer, attr) for attr in IMAGES.values()},
-        applications=list(offer.applications.all()),
-    )
-    data = dataclasses.replace(current, **_resolve(offer.environment, given))
+    # Merged with the offer in the service, under its row lock: a concurrent change to another field stays.
     try:
-        offer_update(offer=offer, data=data, actor=request.user)
+        offer_patch(offer_id=offer.pk, changes=_resolve(offer.environment, given), actor=request.user)
     except ValidationFailed as exc:
         raise _json_pointers(exc) from exc
     return _out(_offer(offer_id))
@@ -287,11 +282,12 @@ def redeem(request: HttpRequest, offer_id: int, body: schemas.RedemptionIn) -> A
             note=body.note,
         )
     except ValidationFailed as exc:
-        if body.redeemedAt is None:
-            raise
-        # With a date given, the only input it can fault is that date.
-        raise ValidationFailed(
-            exc.message, details=[dataclasses.replace(d, pointer="/redeemedAt") for d in exc.details]
+        pointers = {"customer": "/customer", "redeemed_at": "/redeemedAt"}
+        raise type(exc)(
+            exc.message,
+            details=[
+                dataclasses.replace(d, pointer=pointers.get(d.pointer or "", d.pointer)) for d in exc.details
+            ],
         ) from exc
     return Status(
         201,

@@ -11,7 +11,6 @@ from django import forms
 from django.conf import settings
 from django.db.models import Q
 from unfold.widgets import (
-    UnfoldAdminCheckboxSelectMultipleWidget,
     UnfoldAdminEmailInputWidget,
     UnfoldAdminFileFieldWidget,
     UnfoldAdminSelectWidget,
@@ -28,7 +27,7 @@ from patronage.workspace.models import Application
 
 from .models import GalleryImage, Offer
 from .services import OfferInput, gallery_image_check, offer_check
-from .widgets import GalleryRadioSelect
+from .widgets import GalleryRadioSelect, ShopCheckboxes
 
 IMAGE_FIELDS = ("picture", "image_small", "image_medium", "image_big")
 
@@ -50,9 +49,12 @@ class OfferForm(EnvironmentChoiceMixin, forms.ModelForm):
     applications = forms.ModelMultipleChoiceField(
         queryset=Application.objects.select_related("environment").order_by("environment__slug", "name"),
         label="Shops",
-        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        widget=ShopCheckboxes,
         help_text="The applications whose customers see the offer.",
-        error_messages={"required": "Pick at least one shop."},
+        error_messages={
+            "required": "Pick at least one shop.",
+            "invalid_choice": "Pick only shops of the offer's environment.",
+        },
     )
     link = forms.URLField(
         max_length=500,
@@ -98,9 +100,13 @@ class OfferForm(EnvironmentChoiceMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         shops = self.fields.get("applications")
         if isinstance(shops, forms.ModelMultipleChoiceField):
+            # Only the shops of the offer's environment are choices: a Live offer never lists a Sandbox shop.
             if self.instance.pk:
-                shops.queryset = Application.objects.filter(environment_id=self.instance.environment_id)
+                shops.queryset = shops.queryset.filter(environment_id=self.instance.environment_id)
+            elif self.is_bound:
+                shops.queryset = shops.queryset.filter(environment__slug=self.data.get("environment") or "")
             else:
+                # Every shop is drawn, marked with its environment; the page shows those of the chosen one.
                 shops.label_from_instance = lambda obj: f"{obj.name} ({obj.environment.name})"  # type: ignore[method-assign]
         if self.instance.pk:
             self.initial.setdefault("applications", list(self.instance.applications.all()))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
@@ -117,6 +118,16 @@ def offers_explained(
             reason = SHOWN
         explained.append(Visibility(offer=offer, reason=reason))
     return explained
+
+
+def email_has_customer(*, application: Application, email: str) -> bool:
+    """Whether a customer of the shop's environment has this email (case-insensitively, by the unique
+    index on the lowercased email)."""
+    return (
+        CustomerProfile.objects.alias(email_lower=Lower("email"))
+        .filter(environment_id=application.environment_id, email_lower=normalize_email(email))
+        .exists()
+    )
 
 
 @dataclass

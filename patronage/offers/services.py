@@ -33,7 +33,7 @@ from .models import (
     OfferType,
     RedemptionSource,
 )
-from .selectors import offers_visible
+from .selectors import normalize_email, offers_visible
 
 
 def _visible_offer(*, offer_id: int, profile: CustomerProfile, application: Application) -> Offer:
@@ -66,6 +66,12 @@ def offer_claim(*, offer_id: int, profile: CustomerProfile, application: Applica
     return claim
 
 
+def _assigned(*, offer: Offer, profile: CustomerProfile) -> bool:
+    if not profile.email:
+        return False
+    return OfferAssignment.objects.filter(offer=offer, email=normalize_email(profile.email)).exists()
+
+
 def offer_redeem(
     *,
     offer: Offer,
@@ -75,14 +81,32 @@ def offer_redeem(
     redeemed_at: dt.datetime | None = None,
     note: str = "",
 ) -> OfferRedemption:
-    """Record that the customer used the offer; a second redemption of the same offer is a Conflict."""
+    """Record that the customer used the offer; a second redemption of the same offer is a Conflict.
+
+    Only a customer the offer is for may redeem it: a public offer's, or one whose email is assigned to it.
+    """
     if profile.environment_id != offer.environment_id:
         raise ValidationFailed(
             f"Customer {profile.integration_id} is not in the environment of offer {offer}"
         )
+    if not offer.is_public and not _assigned(offer=offer, profile=profile):
+        who = profile.email or profile.integration_id
+        message = f"Offer {offer.name} is not for {who}: it is not public and " + (
+            "the customer has no email" if not profile.email else "their email is not assigned to it"
+        )
+        raise ValidationFailed(
+            message, details=[ErrorDetail(title="Not assigned", details=message, pointer="customer")]
+        )
     now = clock.now()
     if redeemed_at is not None and redeemed_at > now:
-        raise ValidationFailed("A redemption cannot be in the future")
+        raise ValidationFailed(
+            "A redemption cannot be in the future",
+            details=[
+                ErrorDetail(
+                    ValidationFailed.title, "A redemption cannot be in the future", pointer="redeemed_at"
+                )
+            ],
+        )
     try:
         with transaction.atomic():
             return OfferRedemption.objects.create(
@@ -283,22 +307,61 @@ def offer_create(*, environment: Environment, data: OfferInput, actor: Any = Non
     return offer
 
 
+def _locked(offer_id: int) -> Offer:
+    """The offer row locked for the rest of the transaction (its environment is read, not locked)."""
+    locked = (
+        Offer.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("environment")
+        .filter(pk=offer_id)
+        .first()
+    )
+    if locked is None:
+        raise NotFound(f"Offer {offer_id} not found")
+    return locked
+
+
+def _write(locked: Offer, data: OfferInput, attrs: list[str], actor: Any) -> Offer:
+    for attr in attrs:
+        if attr != "applications":
+            setattr(locked, attr, getattr(data, attr))
+    locked.updated = clock.now()
+    _save_checked(locked, update_fields=[*(a for a in attrs if a != "applications"), "updated"])
+    if "applications" in attrs:
+        locked.applications.set(data.applications)
+    audit(actor, locked, CHANGE, "Changed")
+    return locked
+
+
 @transaction.atomic
 def offer_update(*, offer: Offer, data: OfferInput, actor: Any = None) -> Offer:
     """Staff edits; ``data.is_public`` is ignored: who an offer is for is fixed when it is made."""
-    locked = (
-        Offer.objects.select_for_update(no_key=True).select_related("environment").filter(pk=offer.pk).first()
-    )
-    if locked is None:
-        raise NotFound(f"Offer {offer} not found")
+    locked = _locked(offer.pk)
     data = offer_check(environment=locked.environment, data=data, pk=locked.pk)
-    for attr in _EDITABLE:
-        setattr(locked, attr, getattr(data, attr))
-    locked.updated = clock.now()
-    _save_checked(locked, update_fields=[*_EDITABLE, "updated"])
-    locked.applications.set(data.applications)
-    audit(actor, locked, CHANGE, "Changed")
-    return locked
+    return _write(locked, data, [*_EDITABLE, "applications"], actor)
+
+
+# What a partial change may name: the editable fields and the shops.
+PATCHABLE = frozenset([*_EDITABLE, "applications"])
+
+
+@transaction.atomic
+def offer_patch(*, offer_id: int, changes: dict[str, Any], actor: Any = None) -> Offer:
+    """Change only the fields named in ``changes`` (``OfferInput`` attribute names), merged with the offer
+    as it is under the row lock: two callers changing different fields at once both keep their change."""
+    unknown = sorted(set(changes) - PATCHABLE)
+    if unknown:
+        raise ValidationFailed(
+            f"Cannot change {', '.join(unknown)}",
+            details=[ErrorDetail(ValidationFailed.title, "cannot be changed", pointer=u) for u in unknown],
+        )
+    locked = _locked(offer_id)
+    current = OfferInput(
+        **{attr: getattr(locked, attr) for attr in _EDITABLE},
+        applications=list(locked.applications.all()),
+        is_public=locked.is_public,
+    )
+    data = offer_check(environment=locked.environment, data=replace(current, **changes), pk=locked.pk)
+    return _write(locked, data, [a for a in [*_EDITABLE, "applications"] if a in changes], actor)
 
 
 @transaction.atomic

@@ -129,7 +129,27 @@ def test_shops_of_the_other_environment_are_refused(
 ) -> None:
     response = admin_client.post(f"{LIST}add/", offer_post(make_image(), [live_app, sandbox_app]))
 
-    assert "Not shops of the Live environment" in response.context["adminform"].form.errors["applications"][0]
+    errors = response.context["adminform"].form.errors["applications"]
+    assert errors == ["Pick only shops of the offer's environment."]
+    assert not Offer.objects.exists()
+
+
+def test_a_live_offer_lists_only_live_shops(
+    admin_client: Client, live_app: Application, sandbox_app: Application
+) -> None:
+    # given: a saved Live offer
+    offer = make_offer(environment=Environment.LIVE, shops=[live_app])
+
+    # when: staff open it
+    html = admin_client.get(f"{LIST}{offer.pk}/change/").content.decode()
+
+    # then: its shops are the Live ones only
+    assert live_app.name in html and sandbox_app.name not in html
+    # and a new offer's form marks each shop with its environment, for the page to show the chosen one's
+    add = admin_client.get(f"{LIST}add/").content.decode()
+    assert 'data-environment="live"' in add
+    assert 'data-environment="sandbox"' in add
+    assert "offers/shops.js" in add
 
 
 def test_the_form_shows_the_gallery_as_pictures(admin_client: Client) -> None:
@@ -269,6 +289,21 @@ def test_why_shown_gives_every_offer_its_reason(admin_client: Client, live_app: 
     }
     for reason in ("Inactive", "Starts later", "Ended", "Not in this shop", "Not assigned to this email"):
         assert reason in html
+    # Ada has no customer account yet: the page says the offers show once she registers
+    assert "No customer account of the Live environment has the email" in html
+
+
+def test_why_shown_says_nothing_about_accounts_when_the_customer_exists(
+    admin_client: Client, live_app: Application
+) -> None:
+    customer("ada@example.com", "c-ada")
+
+    html = admin_client.get(
+        "/admin/offers/offer/why-shown/", {"email": "Ada@Example.com", "shop": str(live_app.pk)}
+    ).content.decode()
+
+    assert 'id="why-shown-results"' in html
+    assert "No customer account" not in html
 
 
 # --- redemptions --------------------------------------------------------------------------------------------
@@ -291,6 +326,26 @@ def test_staff_record_a_redemption_once(admin_client: Client, live_app: Applicat
     assert again.status_code == 200
     assert "already redeemed" in again.content.decode()
     assert OfferRedemption.objects.count() == 1
+
+
+def test_a_customer_the_offer_is_not_for_is_refused_on_the_field(
+    admin_client: Client, live_app: Application
+) -> None:
+    # given: a private offer assigned to Ada; Bob is a customer too
+    offer = make_offer(environment=Environment.LIVE, shops=[live_app], assigned_emails=["ada@example.com"])
+    customer("bob@example.com", "c-bob")
+
+    # when: staff record a redemption by Bob
+    response = admin_client.post(f"{LIST}{offer.pk}/redeem/", {"customer": "bob@example.com"})
+
+    # then: the customer field says why, and nothing is recorded
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["customer"] == [
+        f"Offer {offer.name} is not for bob@example.com: "
+        "it is not public and their email is not assigned to it"
+    ]
+    assert not OfferRedemption.objects.exists()
 
 
 def test_an_unknown_customer_is_said_so(admin_client: Client, live_app: Application) -> None:

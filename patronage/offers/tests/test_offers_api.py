@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
@@ -56,8 +58,8 @@ def media(settings: Any, tmp_path: Path) -> None:
 
 
 class Staff:
-    def __init__(self, *perms: str) -> None:
-        user = get_user_model().objects.create_user("staff", password="pw-123456", is_staff=True)
+    def __init__(self, *perms: str, username: str = "staff") -> None:
+        user = get_user_model().objects.create_user(username, password="pw-123456", is_staff=True)
         user.user_permissions.set(
             Permission.objects.filter(content_type__app_label="offers", codename__in=perms)
         )
@@ -229,6 +231,61 @@ def test_the_shop_records_a_redemption_once(staff: Staff, live_app: Application)
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["source"]["pointer"] == "/redeemedAt"
+
+
+def test_a_customer_the_offer_is_not_for_cannot_redeem_it(staff: Staff, live_app: Application) -> None:
+    # given: a private offer assigned to Ada, and Bob, a customer of the same environment
+    CustomerProfile.objects.create(
+        environment=live_app.environment, integration_id="c-bob", email="bob@example.com"
+    )
+    offer = make_offer(environment="live", shops=[live_app], assigned_emails=["ada@example.com"])
+
+    # when: the shop records a redemption by Bob
+    response = staff.call("POST", f"/offers/{offer.pk}/redemptions", {"customer": "c-bob"})
+
+    # then: refused in the usual error body, pointing at the customer; nothing recorded
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert "is not for bob@example.com" in body["message"]
+    assert body["errors"][0]["source"]["pointer"] == "/customer"
+    assert not OfferRedemption.objects.exists()
+
+
+ROUNDS = 15
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_patches_of_different_fields_at_once_both_stay(live_app: Application) -> None:
+    # given: one offer and two API clients, each on its own connection
+    offer = make_offer(environment="live", shops=[live_app], name="Spring sale", sort_order=0)
+    clients = [Staff(*ALL), Staff(*ALL, username="script")]
+
+    def run(i: int, body: dict[str, Any], barrier: threading.Barrier, statuses: list[Any]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            statuses[i] = clients[i].call("PATCH", f"/offers/{offer.pk}", body).status_code
+        except Exception as exc:  # reported below
+            statuses[i] = exc
+        finally:
+            connection.close()
+
+    for n in range(ROUNDS):
+        barrier = threading.Barrier(2)
+        statuses: list[Any] = [None, None]
+        bodies = [{"name": f"Spring sale {n}"}, {"sortOrder": n + 1}]
+
+        # when: both change their own field of the offer at the same instant
+        threads = [threading.Thread(target=run, args=(i, bodies[i], barrier, statuses)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        # then: both changes survive
+        assert statuses == [200, 200]
+        offer.refresh_from_db()
+        assert (offer.name, offer.sort_order) == (f"Spring sale {n}", n + 1), f"round {n}"
 
 
 def test_staff_need_the_permissions(live_app: Application) -> None:
