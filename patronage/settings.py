@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
+    # Its static files: the Swagger UIs (/docs, /api/v1/docs) load their scripts from this server, not a CDN.
+    "ninja",
     "patronage.core",
     "patronage.workspace",
     "patronage.customers",
@@ -119,14 +121,20 @@ CACHES = {
 if IS_POSTGRES and os.environ.get("PATRONAGE_TEST_DB_NAME"):
     # Lets two test runs share one PostgreSQL server without dropping each other's test database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["PATRONAGE_TEST_DB_NAME"]}
-if IS_POSTGRES and env_bool("PATRONAGE_PG_PREPARE", True):
+# Behind PgBouncer in transaction mode each transaction may run on another server connection: nothing may
+# outlive a transaction on the connection (prepared statements, cursors WITH HOLD, startup options).
+PATRONAGE_PGBOUNCER = IS_POSTGRES and env_bool("PATRONAGE_PGBOUNCER", False)
+if PATRONAGE_PGBOUNCER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+if IS_POSTGRES and not PATRONAGE_PGBOUNCER and env_bool("PATRONAGE_PG_PREPARE", True):
     # Server-side binding lets psycopg prepare statements it sees twice: PostgreSQL stops re-planning the
     # hot path's few statements (session PUT: 1.6 -> 1.0 ms of database CPU, docs/BENCHMARKS.md).
     # Turn off behind a pooler that cannot keep prepared statements (PgBouncer transaction mode < 1.21).
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
-if IS_POSTGRES and not env_bool("PATRONAGE_PG_JIT", False):
+if IS_POSTGRES and not PATRONAGE_PGBOUNCER and not env_bool("PATRONAGE_PG_JIT", False):
     # PostgreSQL's JIT kicks in on cost estimates, not on real work: "My offers" (2.5 ms of execution) spent
-    # 20 ms compiling. Short OLTP queries never win from it (docs/BENCHMARKS.md).
+    # 20 ms compiling. Short OLTP queries never win from it (docs/BENCHMARKS.md). Behind PgBouncer, which
+    # refuses startup options, set it on the database instead: ALTER DATABASE ... SET jit = off.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -154,6 +162,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("PATRONAGE_MEDIA_ROOT", VAR_DIR / "media"))
 PATRONAGE_IMAGE_MAX_BYTES = int(os.environ.get("PATRONAGE_IMAGE_MAX_BYTES", str(5 * 1024 * 1024)))
+# Largest gallery picture accepted, a side and in pixels (a small file can decode into gigabytes), and the
+# width of the copy the customer panel and the mobile app are served when the original is wider.
+PATRONAGE_IMAGE_MAX_SIDE = int(os.environ.get("PATRONAGE_IMAGE_MAX_SIDE", "6000"))
+PATRONAGE_IMAGE_MAX_PIXELS = int(os.environ.get("PATRONAGE_IMAGE_MAX_PIXELS", str(25_000_000)))
+PATRONAGE_IMAGE_DISPLAY_WIDTH = int(os.environ.get("PATRONAGE_IMAGE_DISPLAY_WIDTH", "1200"))
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
@@ -180,6 +193,8 @@ PATRONAGE_MAILING_CONNECTIONS = int(os.environ.get("PATRONAGE_MAILING_CONNECTION
 PATRONAGE_MAILING_PREPARE_LANES = int(os.environ.get("PATRONAGE_MAILING_PREPARE_LANES", "2"))
 PATRONAGE_EMAIL_LIST_MAX_BYTES = int(os.environ.get("PATRONAGE_EMAIL_LIST_MAX_BYTES", str(50 * 1024 * 1024)))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patronage <noreply@localhost>")
+# The address customers reach this server at, for absolute links in mail (the unsubscribe link).
+PATRONAGE_PUBLIC_URL = os.environ.get("PATRONAGE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

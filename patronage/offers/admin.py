@@ -60,11 +60,14 @@ class GalleryImageAdmin(ModelAdmin):
         return format_html(
             '<img src="{}" alt="" loading="lazy" style="height:3.5rem;width:5rem;object-fit:contain" '
             'class="bg-base-50 rounded-default dark:bg-base-800">',
-            image.file.url,
+            image.panel_url,
         )
 
     @admin.display(description="Size")
     def dimensions(self, image: GalleryImage) -> str:
+        if image.display:
+            shown = f"{image.display_width} x {image.display_height}"
+            return f"{image.width} x {image.height} (customers get {shown})"
         return f"{image.width} x {image.height}"
 
     @admin.display(description="File size", ordering="size")

@@ -177,7 +177,8 @@ def visible_offers(request: HttpRequest, filters: Query[schemas.VisibleFilter]) 
     offers = offers_visible_with_marks(application=shop, profile=profile)
 
     def url(image: GalleryImage) -> str:
-        return request.build_absolute_uri(image.file.url)
+        # The resized copy when the original is wider than the panel needs (the original stays for staff).
+        return request.build_absolute_uri(image.panel_url)
 
     return [
         {

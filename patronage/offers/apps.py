@@ -28,6 +28,11 @@ class OffersConfig(AppConfig):
     verbose_name = "Customer private offers"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from PIL import Image
+
+        # Pillow refuses to decode anything much larger than the gallery accepts (decompression bombs).
+        Image.MAX_IMAGE_PIXELS = settings.PATRONAGE_IMAGE_MAX_PIXELS
         from patronage.customers.selectors import REDEMPTION_SOURCES
 
         REDEMPTION_SOURCES["offers"] = offer_redeemers

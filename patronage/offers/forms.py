@@ -165,7 +165,11 @@ class GalleryImageForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         limit_mib = settings.PATRONAGE_IMAGE_MAX_BYTES / 1048576
-        self.fields["file"].help_text = f"PNG, JPEG, GIF or WebP, at most {limit_mib:g} MiB."
+        side = settings.PATRONAGE_IMAGE_MAX_SIDE
+        self.fields["file"].help_text = (
+            f"PNG, JPEG, GIF or WebP, at most {limit_mib:g} MiB and {side} x {side} pixels. Customers are "
+            f"served a copy {settings.PATRONAGE_IMAGE_DISPLAY_WIDTH} pixels wide when it is wider."
+        )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

@@ -37,12 +37,30 @@ class GalleryImage(models.Model):
     height = models.PositiveIntegerField(default=0, editable=False)
     size = models.PositiveIntegerField(default=0, editable=False, help_text="bytes")
     uploaded_at = models.DateTimeField(default=clock.now, editable=False)
+    # A copy at most PATRONAGE_IMAGE_DISPLAY_WIDTH wide, made when the original is wider: what the customer
+    # panel and the mobile app get. Empty when the original is small enough to be served as it is.
+    display = models.ImageField(upload_to="gallery/display/%Y/%m/", blank=True)
+    display_width = models.PositiveIntegerField(default=0, editable=False)
+    display_height = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
 
     def __str__(self) -> str:
         return self.title or self.file.name.rsplit("/", 1)[-1]
+
+    @property
+    def panel_url(self) -> str:
+        """The picture customers are served: the resized copy if there is one, else the original."""
+        return str((self.display or self.file).url)
+
+    @property
+    def panel_width(self) -> int:
+        return self.display_width if self.display else self.width
+
+    @property
+    def panel_height(self) -> int:
+        return self.display_height if self.display else self.height
 
 
 class Offer(models.Model):

@@ -4,6 +4,8 @@ and the Management API record the same facts the same way."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -12,6 +14,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from PIL import Image
@@ -147,16 +150,33 @@ def gallery_image_check(*, file: File) -> tuple[str, int, int]:
             f"The image is {size / 1048576:.1f} MiB; at most {limit / 1048576:.0f} MiB is allowed",
             "Too large",
         )
+    max_side: int = settings.PATRONAGE_IMAGE_MAX_SIDE
+    max_pixels: int = settings.PATRONAGE_IMAGE_MAX_PIXELS
     try:
         file.seek(0)
-        with Image.open(file) as probe:
+        with warnings.catch_warnings():
+            # Pillow warns between its limit and twice it; the check below refuses those with their size.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            probe = Image.open(file)
+        with probe:
+            # The header's size, read before anything is decoded: a decompression bomb stops here.
+            width, height = probe.size
             image_format = probe.format or ""
+            if width > max_side or height > max_side or width * height > max_pixels:
+                raise _image_error(
+                    f"The image is {width} x {height} pixels; at most {max_side} x {max_side} pixels "
+                    f"({max_pixels / 1_000_000:g} megapixels) are allowed: make it smaller and upload it "
+                    "again",
+                    "Too large",
+                )
             probe.verify()
-        file.seek(0)
-        # verify() leaves the image unusable: the size comes from a fresh open.
-        with Image.open(file) as image:
-            width, height = image.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _image_error(
+            f"The image has far too many pixels; at most {max_side} x {max_side} pixels "
+            f"({max_pixels / 1_000_000:g} megapixels) are allowed: make it smaller and upload it again",
+            "Too large",
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise _image_error("This file is not an image (or it is damaged)") from exc
     finally:
         file.seek(0)
@@ -167,14 +187,46 @@ def gallery_image_check(*, file: File) -> tuple[str, int, int]:
     return IMAGE_FORMATS[image_format], width, height
 
 
+def _display_copy(file: File, width: int, height: int) -> tuple[ContentFile[bytes], int, int] | None:
+    """The picture at most PATRONAGE_IMAGE_DISPLAY_WIDTH wide, aspect kept, in its own format; None when it
+    is narrow enough already. JPEGs are decoded at a reduced scale (``draft``), so memory stays small."""
+    target: int = settings.PATRONAGE_IMAGE_DISPLAY_WIDTH
+    if width <= target:
+        return None
+    size = (target, max(1, round(height * target / width)))
+    file.seek(0)
+    try:
+        with Image.open(file) as image:
+            image_format = image.format or "PNG"
+            image.draft("RGB" if image.mode == "RGB" else image.mode, size)
+            image.thumbnail(size, Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            if image_format == "JPEG":
+                image.save(out, format="JPEG", quality=85, optimize=True)
+            elif image_format == "GIF":
+                image.save(out, format="GIF")
+            else:
+                image.save(out, format=image_format, optimize=True)
+            shown_width, shown_height = image.size
+    finally:
+        file.seek(0)
+    return ContentFile(out.getvalue()), shown_width, shown_height
+
+
 @transaction.atomic
 def gallery_image_upload(*, file: File, title: str = "", actor: Any = None) -> GalleryImage:
-    """Store an uploaded picture, checked by ``gallery_image_check``, with its size and dimensions."""
+    """Store an uploaded picture, checked by ``gallery_image_check``, with its size and dimensions, and a
+    copy at most PATRONAGE_IMAGE_DISPLAY_WIDTH wide for the customer panel and the mobile app when it is
+    wider (the original stays for the back office)."""
     extension, width, height = gallery_image_check(file=file)
     stem = (file.name or "image").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or "image"
     row = GalleryImage(title=title.strip()[:200], size=file.size or 0, width=width, height=height)
+    display = _display_copy(file, width, height)
     # Stored under the extension of what the file really is, whatever the upload called it.
     row.file.save(f"{stem}.{extension}", file, save=False)
+    if display is not None:
+        copy, row.display_width, row.display_height = display
+        row.display.save(f"{stem}.{extension}", copy, save=False)
     row.width, row.height = width, height
     row.save()
     audit(actor, row, ADDITION, "Uploaded")

@@ -31,7 +31,7 @@ class GalleryRadioSelect(forms.RadioSelect):
         option = super().create_option(name, value, label, selected, index, subindex, attrs)
         # ModelChoiceField hands over the row itself, so the URL costs no query per image.
         image = getattr(value, "instance", None)
-        option["image_url"] = image.file.url if image is not None and image.file else ""
+        option["image_url"] = image.panel_url if image is not None and image.file else ""
         option["image_size"] = f"{image.width}x{image.height}" if image is not None else ""
         return option
 
