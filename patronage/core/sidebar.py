@@ -55,6 +55,7 @@ _NAVIGATION = [
         "items": [
             _item("Applications", "storefront", "workspace", "application"),
             _item("API keys", "key", "workspace", "apikey"),
+            _item("Management API keys", "vpn_key", "workspace", "managementkey"),
             _item("Environments", "layers", "workspace", "environment"),
         ],
     },

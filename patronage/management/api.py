@@ -1,16 +1,22 @@
-"""Management API for staff tools: session-authenticated, permission-checked, read-mostly for now."""
+"""Management API for staff tools and scripts: a Management API key or the staff session, checked per call."""
 
 import datetime as dt
 
 from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination, paginate
-from ninja.security import django_auth
 
-from patronage.core.errors import NotFound
+from patronage.core.errors import AuthenticationFailed, ErrorDetail, NotFound
 from patronage.customers.models import CustomerProfile
-from patronage.integration.errors import error_response, install
-from patronage.management.access import PermissionDenied, require
+from patronage.integration.errors import domain_error_response, error_response, install
+from patronage.management.access import (
+    MISSING_AUTH,
+    SCHEME,
+    PermissionDenied,
+    management_auth,
+    require,
+)
 from patronage.workspace.models import Application
 
 from .schemas import ProfileOut
@@ -18,12 +24,29 @@ from .schemas import ProfileOut
 api = NinjaAPI(
     title="Patronage Management API",
     version="1.0",
-    description="For staff tools. Authenticate by logging in to the back office (session cookie).",
+    description=(
+        f"For staff tools and scripts. Authenticate with `Authorization: {SCHEME} <key>` (a Management API "
+        "key, acting with its staff user's permissions) or the back-office session cookie."
+    ),
     urls_namespace="management",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    auth=management_auth,
 )
-install(api, missing_auth="Log in to the back office first: this API uses the staff session")
+install(api, missing_auth=MISSING_AUTH)
+
+
+@api.exception_handler(AuthenticationFailed)
+def on_unauthorized(request: HttpRequest, exc: AuthenticationFailed):  # type: ignore[no-untyped-def]
+    response = domain_error_response(request, exc)
+    response["WWW-Authenticate"] = SCHEME  # this API's scheme, not the Integration API's
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def on_missing_auth(request: HttpRequest, exc: AuthenticationError):  # type: ignore[no-untyped-def]
+    detail = ErrorDetail("Unauthorized", MISSING_AUTH, pointer="header:Authorization")
+    return on_unauthorized(request, AuthenticationFailed(MISSING_AUTH, details=[detail]))
 
 
 @api.exception_handler(PermissionDenied)
@@ -59,14 +82,14 @@ class ApplicationOut(Schema):
         return obj.time_zone
 
 
-@api.get("/applications", response=list[ApplicationOut], auth=django_auth, tags=["Applications"])
+@api.get("/applications", response=list[ApplicationOut], tags=["Applications"])
 @paginate(LimitOffsetPagination)
 def list_applications(request: HttpRequest):  # type: ignore[no-untyped-def]
     require(request, "workspace.view_application")
     return Application.objects.select_related("environment").order_by("id")
 
 
-@api.get("/applications/{application_id}", response=ApplicationOut, auth=django_auth, tags=["Applications"])
+@api.get("/applications/{application_id}", response=ApplicationOut, tags=["Applications"])
 def get_application(request: HttpRequest, application_id: int) -> Application:
     require(request, "workspace.view_application")
     app = Application.objects.select_related("environment").filter(pk=application_id).first()
@@ -79,23 +102,24 @@ class ProfileFilter(Schema):
     environment: str = "live"
 
 
-@api.get("/customer_profiles", response=list[ProfileOut], auth=django_auth, tags=["Customers"])
+@api.get("/customer_profiles", response=list[ProfileOut], tags=["Customers"])
 @paginate(LimitOffsetPagination)
 def list_customer_profiles(request: HttpRequest, filters: Query[ProfileFilter]):  # type: ignore[no-untyped-def]
     require(request, "customers.view_customerprofile")
     return CustomerProfile.objects.filter(environment__slug=filters.environment).order_by("-id")
 
 
-# At the end: the offers router uses this module's access checks.
+# At the end: the offers router uses this module's access checks. Every router is mounted with
+# auth=management_auth, which overrides its own auth: each accepts a Management API key and the session.
 from patronage.offers.api import router as offers_router  # noqa: E402
 
-api.add_router("/offers", offers_router)
+api.add_router("/offers", offers_router, auth=management_auth)
 
 from patronage.promocodes.api import router as promocodes_router  # noqa: E402
 
 # Its paths are whole (/promocode-groups..., /promocodes/redeem): mounted at the API's root.
-api.add_router("", promocodes_router)
+api.add_router("", promocodes_router, auth=management_auth)
 
 from patronage.segments.api import router as segments_router  # noqa: E402
 
-api.add_router("/segments", segments_router)
+api.add_router("/segments", segments_router, auth=management_auth)

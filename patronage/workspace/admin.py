@@ -12,8 +12,15 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from patronage.core.errors import DomainError
 
-from .models import ApiKey, Application, Environment
-from .services import api_key_check_expiry, api_key_create, api_key_revoke
+from .forms import ManagementKeyForm
+from .models import ApiKey, Application, Environment, ManagementKey
+from .services import (
+    api_key_check_expiry,
+    api_key_create,
+    api_key_revoke,
+    management_key_create,
+    management_key_revoke,
+)
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -151,4 +158,108 @@ class ApiKeyAdmin(ModelAdmin):
         for key in active:
             api_key_revoke(api_key=key, actor=request.user)
         self.message_user(request, f"Revoked {len(active)} API key(s).", messages.SUCCESS)
+        return None
+
+
+@admin.register(ManagementKey)
+class ManagementKeyAdmin(ModelAdmin):
+    """Keys for scripts calling the Management API. Staff see and make their own; superusers everyone's."""
+
+    list_display = ["name", "user", "prefix", "status", "created", "expires_at", "last_used_at", "revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    actions = ["revoke"]
+    readonly_after_creation = [
+        "user",
+        "name",
+        "prefix",
+        "status",
+        "created",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ManagementKey]:
+        keys = super().get_queryset(request)
+        return keys if request.user.is_superuser else keys.filter(user=request.user)  # type: ignore[misc]
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return ["user"] if request.user.is_superuser else []
+
+    def get_fields(self, request: HttpRequest, obj: ManagementKey | None = None) -> list[str]:
+        if obj is not None:
+            return self.readonly_after_creation
+        return ["user", "name", "expires_at"] if request.user.is_superuser else ["name", "expires_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ManagementKey | None = None) -> list[str]:
+        # Keys are immutable once made: a changed key would be a different key.
+        return self.readonly_after_creation if obj is not None else []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = type("ManagementKeyAddForm", (ManagementKeyForm,), {"actor": request.user})
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the row stays, with its owner and last use
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        # Whoever may make keys may revoke their own (the list shows no one else's unless superuser).
+        return self.has_add_permission(request) or self.has_change_permission(request)
+
+    def save_model(self, request: HttpRequest, obj: ManagementKey, form: Any, change: bool) -> None:
+        if change:
+            return
+        created, plaintext = management_key_create(
+            user=obj.user, name=obj.name, expires_at=obj.expires_at, actor=request.user
+        )
+        obj.pk, obj.prefix, obj.digest, obj.created = (
+            created.pk,
+            created.prefix,
+            created.digest,
+            created.created,
+        )
+        request._new_management_key = plaintext  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: ManagementKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        plaintext = getattr(request, "_new_management_key", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
+            request,
+            "admin/workspace/managementkey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "key": obj,
+                "plaintext": plaintext,
+                "api_root": request.build_absolute_uri("/api/v1/"),
+                "opts": self.model._meta,
+                "title": "Management API key created",
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected Management API keys", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ManagementKey]) -> HttpResponse | None:
+        active = [key for key in queryset.select_related("user") if key.revoked_at is None]
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/workspace/managementkey/revoke_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "keys": active,
+                    "queryset": queryset,
+                    "opts": self.model._meta,
+                    "title": "Revoke Management API keys?",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        for key in active:
+            management_key_revoke(key=key, actor=request.user)
+        self.message_user(request, f"Revoked {len(active)} Management API key(s).", messages.SUCCESS)
         return None

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -76,6 +77,49 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created"]
         verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= clock.now():
+            return "expired"
+        return "active"
+
+
+class ManagementKey(models.Model):
+    """A Management API key of one staff user; it acts with that user's permissions, checked per request.
+
+    Like an Integration API key, only a SHA-256 digest is stored and the key is shown once when created.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="management_keys",
+        verbose_name="owner",
+        help_text="The key can do what this staff user can do, never more.",
+    )
+    name = models.CharField(max_length=200, help_text="What the key is for, e.g. the nightly export script.")
+    prefix = models.CharField(
+        max_length=12, editable=False, help_text="First characters, to recognise a key."
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(default=clock.now, editable=False)
+    expires_at = models.DateTimeField(
+        "expires", null=True, blank=True, help_text="Leave empty for a key that never expires."
+    )
+    last_used_at = models.DateTimeField(
+        "last used", null=True, blank=True, editable=False, help_text="Recorded at most once a minute."
+    )
+    revoked_at = models.DateTimeField("revoked", null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "Management API key"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -7,7 +7,7 @@ from django.conf import settings
 from patronage.core import clock
 from patronage.core.errors import AuthenticationFailed
 
-from .models import ApiKey, digest_key
+from .models import ApiKey, ManagementKey, digest_key
 
 # digest -> (monotonic deadline, key row). Saves a query on every API call; only keys that exist are kept,
 # so random guesses cannot fill it. Revocation clears the entry in this process at once and reaches other
@@ -40,3 +40,21 @@ def api_key_authenticate(plaintext: str) -> ApiKey:
     if api_key.expires_at is not None and api_key.expires_at <= clock.now():
         raise AuthenticationFailed("This API key expired on " + api_key.expires_at.isoformat())
     return api_key
+
+
+def management_key_authenticate(plaintext: str) -> ManagementKey:
+    """The usable Management API key for ``plaintext``, with its user, or AuthenticationFailed.
+
+    Never cached: the owner is read afresh on each request, so a key stops at once when its user is
+    deactivated, loses staff status or a permission (permissions are checked against this user afterwards).
+    """
+    key = ManagementKey.objects.select_related("user").filter(digest=digest_key(plaintext)).first()
+    if key is None:
+        raise AuthenticationFailed("Invalid Management API key")
+    if key.revoked_at is not None:
+        raise AuthenticationFailed("This Management API key has been revoked")
+    if key.expires_at is not None and key.expires_at <= clock.now():
+        raise AuthenticationFailed("This Management API key expired on " + key.expires_at.isoformat())
+    if not (key.user.is_active and key.user.is_staff):
+        raise AuthenticationFailed("The staff account this Management API key belongs to is no longer active")
+    return key

@@ -5,12 +5,12 @@ import secrets
 from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.db import transaction
+from django.db import models, transaction
 
 from patronage.core import clock
 from patronage.core.errors import ValidationFailed
 
-from .models import ApiKey, Application, Environment, digest_key
+from .models import ApiKey, Application, Environment, ManagementKey, digest_key
 from .selectors import forget_api_key
 
 KEY_BYTES = 32
@@ -50,7 +50,7 @@ def application_create(
     return app
 
 
-def _audit(actor: Any, obj: ApiKey, flag: int, message: str) -> None:
+def _audit(actor: Any, obj: ApiKey | ManagementKey, flag: int, message: str) -> None:
     if actor is not None and actor.pk is not None:
         LogEntry.objects.log_actions(
             user_id=actor.pk, queryset=[obj], action_flag=flag, change_message=message, single_object=True
@@ -95,3 +95,59 @@ def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
     forget_api_key(api_key.digest)
     api_key.refresh_from_db()
     return api_key
+
+
+# A key used again within this many seconds of its recorded last use is not written again.
+LAST_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def management_key_check_owner(*, user: Any, actor: Any = None) -> None:
+    """A key belongs to an active staff user; staff make keys for themselves, superusers for anyone."""
+    if not (user.is_active and user.is_staff):
+        raise ValidationFailed(f"{user.get_username()} is not an active staff user: only staff can own keys.")
+    if actor is not None and actor.pk != user.pk and not actor.is_superuser:
+        raise ValidationFailed("You can create Management API keys only for yourself.")
+
+
+@transaction.atomic
+def management_key_create(
+    *, user: Any, name: str, expires_at: dt.datetime | None = None, actor: Any = None
+) -> tuple[ManagementKey, str]:
+    """Create a Management API key of ``user``; return it with its plaintext, shown once and never stored."""
+    management_key_check_owner(user=user, actor=actor)
+    api_key_check_expiry(expires_at)
+    if not name.strip():
+        raise ValidationFailed("Give the key a name: what is it for?")
+    plaintext = _new_key()
+    key = ManagementKey.objects.create(
+        user=user,
+        name=name.strip(),
+        prefix=plaintext[:8],
+        digest=digest_key(plaintext),
+        expires_at=expires_at,
+    )
+    _audit(actor, key, ADDITION, "Created")
+    return key, plaintext
+
+
+@transaction.atomic
+def management_key_revoke(*, key: ManagementKey, actor: Any = None) -> ManagementKey:
+    if ManagementKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=clock.now()):
+        _audit(actor, key, CHANGE, "Revoked")
+    key.refresh_from_db()
+    return key
+
+
+def management_key_touch(key: ManagementKey) -> bool:
+    """Record that ``key`` was just used: at most one write a minute per key, whatever the request rate.
+
+    Returns whether this call wrote. The conditional UPDATE lets only one of concurrent requests (in any
+    server process) write; the others, and every use within the minute, write nothing.
+    """
+    now = clock.now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USE_RESOLUTION:
+        return False
+    stale = models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lte=now - LAST_USE_RESOLUTION)
+    written = ManagementKey.objects.filter(stale, pk=key.pk).update(last_used_at=now) > 0
+    key.last_used_at = now
+    return written
