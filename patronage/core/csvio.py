@@ -11,12 +11,15 @@ The format
 Formula injection
     Spreadsheets run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and, in some, a tab or a CR)
     as a formula. Every export passes every cell through :func:`neutralize` (or :func:`neutralize_sql`
-    when PostgreSQL writes the file): a cell starting with one of those characters, *or with ``'``
-    itself*, gets one ``'`` in front. Every import passes every cell through :func:`restore`, which
-    strips exactly one leading ``'``. So ``=SUM(A1)`` is exported as ``'=SUM(A1)`` (shown as text), an
-    E.164 phone ``+48601...`` as ``'+48601...``, a value really starting with ``'`` as ``''...``, and an
-    export re-imports unchanged. A hand-written cell starting with ``'`` loses that one quote on import,
-    as it would when typed into a spreadsheet.
+    when the database writes the file): a cell starting with one of those characters, *or with ``'``
+    itself*, gets one ``'`` in front, unless a spreadsheet can only read it as a value: a phone number in
+    E.164 (``+`` then digits: ``+48601234567``) or a plain negative number (``-12.5``). Those are written
+    as they are, so SMS and email tools get the number itself. Every import passes every cell through
+    :func:`restore`, which strips exactly one leading ``'``. So ``=SUM(A1)`` is exported as ``'=SUM(A1)``
+    (shown as text), ``+1+1`` as ``'+1+1``, a value really starting with ``'`` as ``''...``, and an export
+    re-imports unchanged: in an exported file, a leading ``'`` is always one the export added. (Older
+    exports, which wrote phones as ``'+48601...``, import the same.) A hand-written cell starting with
+    ``'`` loses that one quote on import, as it would when typed into a spreadsheet.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -37,9 +41,17 @@ _NEEDS_QUOTES = (",", '"', "\n", "\r")
 MAX_FIELD_CHARS = 1024 * 1024
 
 
+# Cells starting with a formula character that a spreadsheet can only read as a value: a phone number in
+# E.164, a plain negative number. Written as they are; the SQL forms below say the same.
+PLAIN_VALUE = re.compile(r"(?:\+[0-9]+|-[0-9]+(?:\.[0-9]+)?)\Z")
+PLAIN_VALUE_SQL = r"^(\+[0-9]+|-[0-9]+(\.[0-9]+)?)$"
+
+
 def neutralize(cell: str) -> str:
     """The cell as exported: one ``'`` in front when a spreadsheet could take it for a formula."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+    if cell.startswith(FORMULA_TRIGGERS) and not PLAIN_VALUE.match(cell):
+        return "'" + cell
+    return cell
 
 
 def restore(cell: str) -> str:
@@ -51,15 +63,32 @@ def restore(cell: str) -> str:
 _FIRST_CODE = {"postgresql": "ascii", "sqlite": "unicode"}
 
 
+def _plain_value_sql(expression: str, vendor: str) -> str:
+    """SQL: ``expression``, which starts with ``+`` or ``-``, is a :data:`PLAIN_VALUE`."""
+    if vendor == "postgresql":
+        return f"{expression} ~ '{PLAIN_VALUE_SQL}'"
+    # SQLite has no regex of its own (Django's REGEXP calls Python for every row): GLOB says it exactly.
+    rest = f"substr({expression}, 2)"
+    phone = f"{rest} NOT GLOB '*[^0-9]*'"
+    number = f"{rest} NOT GLOB '*[^0-9.]*' AND {rest} GLOB '*[0-9]' AND {rest} NOT GLOB '*.*.*'"
+    first = f"{_FIRST_CODE[vendor]}({expression})"
+    return f"{rest} GLOB '[0-9]*' AND (CASE {first} WHEN 43 THEN {phone} ELSE {number} END)"
+
+
 def neutralize_sql(expression: str, vendor: str = "postgresql") -> str:
     """:func:`neutralize` as an SQL expression over a text ``expression`` (evaluated more than once).
 
     The first character's code point compared as integers: the cheapest form measured, which counts
-    when the database writes a million rows.
+    when the database writes a million rows. Only cells starting with ``+`` or ``-`` pay for the
+    plain-value check.
     """
-    codes = ", ".join(str(ord(c)) for c in FORMULA_TRIGGERS)
     first = f"{_FIRST_CODE[vendor]}({expression})"
-    return f"(CASE WHEN {first} IN ({codes}) THEN '''' || {expression} ELSE {expression} END)"
+    others = ", ".join(str(ord(c)) for c in FORMULA_TRIGGERS if c not in "+-")
+    plain = _plain_value_sql(expression, vendor)
+    return (
+        f"(CASE WHEN {first} IN ({others}) THEN '''' || {expression} "
+        f"WHEN {first} IN (43, 45) AND NOT ({plain}) THEN '''' || {expression} ELSE {expression} END)"
+    )
 
 
 def cell_sql_sqlite(expression: str) -> str:
@@ -87,16 +116,17 @@ class Columns:
     """What a file's header may hold: known names (case-insensitive) and one family of free names.
 
     ``prefix`` (e.g. ``"attr."``) admits columns such as ``attr.LoyaltyTier``; the part after the prefix
-    keeps its case.
+    keeps its case. ``ignored`` names are accepted and never read (an export's read-only columns).
     """
 
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
     prefix: str | None = None
+    ignored: tuple[str, ...] = ()
 
     @property
     def known(self) -> tuple[str, ...]:
-        return self.required + self.optional
+        return self.required + self.optional + self.ignored
 
     def describe(self) -> str:
         names = [*self.required, *self.optional]

@@ -1,5 +1,6 @@
 """Money is Decimal end to end; floats only exist at the JSON edge."""
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.0001")
@@ -20,3 +21,67 @@ def to_money(value: object) -> Decimal:
 def as_json_number(amount: Decimal) -> float | int:
     normalized = amount.normalize()
     return int(normalized) if normalized == normalized.to_integral_value() else float(normalized)
+
+
+# --- display ------------------------------------------------------------------------------------------
+# ISO 4217 currencies whose minor unit is not hundredths; every other code shows two decimals.
+MINOR_UNITS = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def currency_decimals(currency: str | None) -> int:
+    """How many decimals amounts of this ISO 4217 currency show (2 when unknown or not given)."""
+    return MINOR_UNITS.get((currency or "").upper(), 2)
+
+
+def round_money(amount: Decimal, currency: str | None) -> Decimal:
+    """The amount rounded (half up) to the currency's minor unit: 154.5500 EUR -> 154.55."""
+    return amount.quantize(Decimal(1).scaleb(-currency_decimals(currency)), rounding=ROUND_HALF_UP)
+
+
+def money_text(amount: Decimal, currency: str | None) -> str:
+    """The amount rounded to the currency's minor unit, plain digits (CSV): ``154.55``, never ``-0.00``."""
+    rounded = round_money(amount, currency)
+    return str(rounded if rounded else abs(rounded))
+
+
+def format_money(amount: Decimal | int | None, currency: str | None) -> str:
+    """An amount as people read it: ``EUR 1,154.55``; ``JPY 1,200``; without a currency ``1,154.55``.
+
+    Thousands are separated by commas and the currency code comes first, as in invoices and bank
+    statements; ``None`` is an empty string. ``currency`` None means "not known" (e.g. shops of several
+    currencies): the caller says so next to the amount.
+    """
+    if amount is None:
+        return ""
+    rounded = round_money(Decimal(amount), currency)
+    text = f"{rounded if rounded else abs(rounded):,}"  # never "-0.00"
+    return f"{currency.upper()} {text}" if currency else text
+
+
+def shared_currency(currencies: Iterable[str]) -> str | None:
+    """The one currency of these (e.g. an environment's shops), or None when they differ or are none."""
+    distinct = {c.upper() for c in currencies if c}
+    return distinct.pop() if len(distinct) == 1 else None

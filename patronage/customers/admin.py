@@ -552,7 +552,7 @@ class CustomerProfileAdmin(ModelAdmin):
             messages.error(request, "These filters cannot be exported: the list does not understand them.")
             return redirect("admin:customers_customerprofile_changelist")
         response = StreamingHttpResponse(
-            export_chunks(changelist.queryset), content_type="text/csv; charset=utf-8"
+            export_chunks(changelist.queryset, changelist.environment), content_type="text/csv; charset=utf-8"
         )
         filename = f"customers-{changelist.environment.slug}-{clock.now():%Y%m%d-%H%M}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

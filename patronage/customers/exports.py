@@ -4,11 +4,16 @@ The columns are the import format (see imports.py): ``integration_id, name, emai
 birthday, group, tax_exempt, accepts_marketing`` and one ``attr.<name>`` column per custom attribute any
 exported customer has, sorted by name. ``password`` is always empty (only hashes are stored), so
 re-importing an export keeps everyone's password. Custom attribute values follow
-``imports.encode_attribute``. Every cell is neutralized against formula injection (core.csvio).
+``imports.encode_attribute``. Then come the read-only columns, which the import ignores:
+``orders`` (closed sessions), ``total_sales`` (rounded to the currency's minor unit), ``currency`` (of the
+environment's shops when they share one, else empty: the total is then a plain sum), ``created`` and
+``last_activity`` (UTC, ``2026-05-17T09:30:00Z``). Every cell is neutralized against formula injection
+where a spreadsheet could run it (core.csvio); E.164 phones and plain numbers are written as they are.
 
 Rows come in the order the customers were added (by pk), whatever the queryset's ordering: an export
-imported into an empty environment then exports to the very same bytes. A customer without an email is
-exported with an empty email; such a row cannot be imported back, the email being the import's key.
+imported into an empty environment then exports to the very same bytes in every importable column. A
+customer without an email is exported with an empty email; such a row cannot be imported back, the email
+being the import's key.
 
 On PostgreSQL the database writes the CSV itself (``COPY (SELECT ...) TO STDOUT``), streamed through
 psycopg; on SQLite the database builds each line of the fixed columns (custom attribute cells are added
@@ -32,6 +37,7 @@ from django.db.models.functions import Lower
 
 from patronage.core.csvio import (
     FORMULA_TRIGGERS,
+    PLAIN_VALUE_SQL,
     cell_sql_sqlite,
     format_row,
     neutralize,
@@ -39,12 +45,13 @@ from patronage.core.csvio import (
     quote,
 )
 from patronage.core.errors import ErrorCollector, ErrorDetail
+from patronage.core.money import currency_decimals, shared_currency
 from patronage.dataio.registry import Exporter
 from patronage.workspace.models import Environment
 
-from .imports import ATTR, JSON_LIKE_SQL, encode_attribute
+from .imports import ATTR, JSON_LIKE_SQL, READ_ONLY_COLUMNS, encode_attribute
 from .models import CustomerGroup, CustomerProfile
-from .selectors import CustomerFilters, customers_filtered
+from .selectors import CustomerFilters, currencies_of, customers_filtered
 
 HEADER = [
     "integration_id",
@@ -69,25 +76,36 @@ _VALUES = (
     "tax_exempt",
     "accepts_marketing",
     "attributes",
+    "closed_sessions",
+    "total_sales",
+    "created",
+    "last_activity",
 )
 
 
 class CustomerExport:
-    """The CSV of a customers queryset as byte chunks; ``rows`` counts the rows written so far."""
+    """The CSV of a customers queryset as byte chunks; ``rows`` counts the rows written so far.
 
-    def __init__(self, queryset: QuerySet[CustomerProfile]) -> None:
+    ``environment`` (the customers') gives the currency of the total sales; without it the currency cell
+    is empty and totals show two decimals.
+    """
+
+    def __init__(self, queryset: QuerySet[CustomerProfile], environment: Environment | None = None) -> None:
         self.queryset = queryset.order_by()
         self.connection = connections[queryset.db]
         self.rows = 0
+        self.currency = shared_currency(currencies_of(environment)) if environment is not None else None
+        self.decimals = currency_decimals(self.currency)
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             names = self._attribute_names()
         except EmptyResultSet:
             # Django knows without asking that nobody matches (e.g. a filter on an empty list of ids).
-            yield format_row(neutralize(c) for c in HEADER).encode()
+            yield format_row(neutralize(c) for c in [*HEADER, *READ_ONLY_COLUMNS]).encode()
             return
-        yield format_row(neutralize(c) for c in [*HEADER, *(ATTR + n for n in names)]).encode()
+        header = [*HEADER, *(ATTR + n for n in names), *READ_ONLY_COLUMNS]
+        yield format_row(neutralize(c) for c in header).encode()
         if self.connection.vendor == "postgresql":
             yield from self._copy(names)
         else:
@@ -135,6 +153,14 @@ class CustomerExport:
             cell, cell_params = _attribute_cell_sql(name)
             cells.append(cell)
             attr_params += cell_params
+        utc = """to_char(q.{} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        cells += [
+            "q.closed_sessions::text",
+            f"round(q.total_sales, {self.decimals})::text",
+            f"'{self.currency}'" if self.currency else "NULL",  # three capital letters (validated)
+            utc.format("created"),
+            utc.format("last_activity"),
+        ]
         sql = f"COPY (SELECT {', '.join(cells)} FROM ({inner}) q ORDER BY q.id) TO STDOUT WITH (FORMAT csv)"
         buffer = bytearray()
         # A reader who goes away mid-export makes psycopg cancel the COPY, which aborts the surrounding
@@ -178,14 +204,30 @@ class CustomerExport:
                 "CASE WHEN q.accepts_marketing THEN 'yes' ELSE 'no' END",
             ]
         )
+        # Stored amounts have at most 4 decimals: a nudge of half of 0.0001 away from zero makes printf
+        # round half up exactly as PostgreSQL's round() does, whatever the binary float's error.
+        sales, places = "q.total_sales", f"'%.{self.decimals}f'"
+        nudged = f"{sales} + (CASE WHEN {sales} < 0 THEN -0.00005 ELSE 0.00005 END)"
+        read_only = " || ',' || ".join(
+            [
+                "CAST(q.closed_sessions AS TEXT)",
+                f"(CASE WHEN abs({sales}) < {5 * 10 ** -(self.decimals + 1)!r} THEN printf({places}, 0) "
+                f"ELSE printf({places}, {nudged}) END)",
+                f"'{self.currency or ''}'",  # three capital letters (validated)
+                "strftime('%Y-%m-%dT%H:%M:%SZ', q.created)",
+                "strftime('%Y-%m-%dT%H:%M:%SZ', q.last_activity)",
+            ]
+        )
         attributes = "q.attributes" if names else "NULL"
         missing = object()
         with self.connection.cursor() as cursor:
-            cursor.execute(f"SELECT {fixed}, {attributes} FROM ({inner}) q ORDER BY q.id", params)
+            cursor.execute(
+                f"SELECT {fixed}, {attributes}, {read_only} FROM ({inner}) q ORDER BY q.id", params
+            )
             while rows := cursor.fetchmany(CHUNK_ROWS):
                 if names:
                     lines = []
-                    for line, text in rows:
+                    for line, text, tail in rows:
                         values = json.loads(text) if text else {}
                         if not isinstance(values, dict):
                             values = {}
@@ -193,9 +235,9 @@ class CustomerExport:
                         extra = (
                             "" if v is missing else quote(neutralize(encode_attribute(v))) for v in cells
                         )
-                        lines.append(line + "," + ",".join(extra))
+                        lines.append(line + "," + ",".join(extra) + "," + tail)
                 else:
-                    lines = [line for line, _ in rows]
+                    lines = [line + "," + tail for line, _, tail in rows]
                 self.rows += len(rows)
                 yield ("\n".join(lines) + "\n").encode()
 
@@ -204,9 +246,9 @@ def _codes(characters: str) -> str:
     return ", ".join(str(ord(c)) for c in characters)
 
 
-# First characters (as ascii() gives them; 0 is ''): of a formula but never of JSON (csvio), and of text
-# that reads back as JSON (imports._JSON_LIKE) or of a non-string value's JSON.
-_FORMULA_NOT_JSON = _codes("".join(c for c in FORMULA_TRIGGERS if c != "-"))
+# First characters (as ascii() gives them; 0 is ''): of a formula but never of JSON (csvio) nor "+", and
+# of text that reads back as JSON (imports._JSON_LIKE) or of a non-string value's JSON.
+_FORMULA_NOT_JSON = _codes("".join(c for c in FORMULA_TRIGGERS if c not in "-+"))
 _JSON_START = "0, " + _codes('"[{tfn-0123456789')
 
 
@@ -214,27 +256,33 @@ def _attribute_cell_sql(name: str) -> tuple[str, list[Any]]:
     """``neutralize(encode_attribute(attributes[name]))`` in SQL, cheap in the common case.
 
     Text starting with neither a JSON-ish nor a formula character is a string (a non-string's JSON
-    always starts with one of those) written as it is: one lookup. Only the rest pays for the type
-    check and the regex.
+    always starts with one of those) written as it is: one lookup. Text starting with ``+`` is a string
+    too, left alone when it is an E.164 phone. Only the rest pays for the type check and the regex.
     """
     text, value = "(q.attributes ->> %s)", "(q.attributes -> %s)"
     slow = (
         f"(CASE WHEN jsonb_typeof{value} = 'string' AND {text} <> '' AND {text} !~ %s "
         f"THEN {text} ELSE {value}::text END)"
     )
+    slow_params = [name, name, name, JSON_LIKE_SQL, name, name]
+    plain = f"'{PLAIN_VALUE_SQL}'"
     sql = (
         f"CASE WHEN ascii{text} IN ({_FORMULA_NOT_JSON}) THEN '''' || {text} "
+        f"WHEN ascii{text} = 43 THEN (CASE WHEN {text} ~ {plain} THEN {text} ELSE '''' || {text} END) "
         f"WHEN ascii{text} NOT IN ({_JSON_START}) THEN {text} "
         # Of the formula characters only '-' can start the slow path's result: -5, or text like -x.
-        f"WHEN ascii{slow} = 45 THEN '''' || {slow} ELSE {slow} END"
+        f"WHEN ascii{slow} = 45 AND {slow} !~ {plain} THEN '''' || {slow} ELSE {slow} END"
     )
-    slow_params = [name, name, name, JSON_LIKE_SQL, name, name]
-    return sql, [name, name, name, name, *slow_params, *slow_params, *slow_params]
+    params = [*[name] * 8, *slow_params * 4]
+    assert len(params) == sql.count("%s")
+    return sql, params
 
 
-def export_chunks(queryset: QuerySet[CustomerProfile]) -> Iterator[bytes]:
+def export_chunks(
+    queryset: QuerySet[CustomerProfile], environment: Environment | None = None
+) -> Iterator[bytes]:
     """The CSV (header first) of any customers queryset, e.g. the list page's filtered one."""
-    return iter(CustomerExport(queryset))
+    return iter(CustomerExport(queryset, environment))
 
 
 # --- the CLI: ``patronage export customers [filters]`` ---------------------------------------------------
@@ -301,7 +349,7 @@ def export_from_options(environment: Environment, options: dict[str, Any]) -> Cu
     filters = CustomerFilters.from_params(params, errors=errors)
     errors.problems = [_in_option_words(problem) for problem in errors.problems]
     errors.raise_if_any("Invalid filter")
-    return CustomerExport(customers_filtered(environment, filters))
+    return CustomerExport(customers_filtered(environment, filters), environment)
 
 
 EXPORTER = Exporter(

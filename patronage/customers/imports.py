@@ -65,10 +65,13 @@ from patronage.workspace.models import Environment
 from .attributes import BUILTIN, MAX_CUSTOM_ATTRIBUTES, normalize_phone
 from .models import CustomerGroup, CustomerProfile, birth_md_of
 
+# An export's read-only columns (see exports.py): accepted in a file and ignored.
+READ_ONLY_COLUMNS = ("orders", "total_sales", "currency", "created", "last_activity")
 COLUMNS = Columns(
     required=("name", "email", "password"),
     optional=("integration_id", "phone", "birthday", "group", "tax_exempt", "accepts_marketing"),
     prefix="attr.",
+    ignored=READ_ONLY_COLUMNS,
 )
 ATTR = "attr."
 YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False, "": False}

@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from patronage.core.errors import ErrorCollector
-from patronage.workspace.models import Environment
+from patronage.workspace.models import Application, Environment
 
 from .attributes import normalize_phone
 from .models import CustomerGroup, CustomerProfile
@@ -240,3 +240,13 @@ def customers_filtered(environment: Environment, filters: CustomerFilters) -> Qu
 def groups_of(environment: Environment) -> QuerySet[CustomerGroup]:
     """The groups a customer of this environment can be in, by name."""
     return CustomerGroup.objects.filter(environment=environment).order_by("name", "pk")
+
+
+def currencies_of(environment: Environment) -> list[str]:
+    """The currencies of the environment's shops (applications), each once, in order.
+
+    A customer's total sales add up the orders of every shop of the environment: the amount is in
+    their currency when they share one (``core.money.shared_currency``); with several, it is a plain sum
+    and pages say so.
+    """
+    return sorted(set(Application.objects.filter(environment=environment).values_list("currency", flat=True)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.db import connection
@@ -34,15 +35,41 @@ def test_an_exported_cell_imports_back_unchanged(cell: str) -> None:
 @given(text)
 def test_an_exported_cell_never_starts_like_a_formula(cell: str) -> None:
     exported = neutralize(cell)
-    assert not exported.startswith(tuple(c for c in FORMULA_TRIGGERS if c != "'"))
+    if exported.startswith(tuple(c for c in FORMULA_TRIGGERS if c != "'")):
+        # only a value a spreadsheet cannot run: an E.164 phone number, a plain negative number
+        assert re.fullmatch(r"\+[0-9]+|-[0-9]+(\.[0-9]+)?", exported), exported
+
+
+@given(st.from_regex(r"\A(\+[0-9]{1,15}|-[0-9]{1,9}(\.[0-9]{1,4})?)\Z"))
+def test_phones_and_plain_numbers_are_written_as_they_are(cell: str) -> None:
+    assert neutralize(cell) == cell
+    assert restore(neutralize(cell)) == cell
+
+
+@given(st.sampled_from("=+-@\t\r'"), text)
+def test_a_cell_starting_like_a_formula_imports_back_whatever_follows(first: str, rest: str) -> None:
+    assert restore(neutralize(first + rest)) == first + rest
 
 
 @pytest.mark.parametrize(
     ("cell", "exported"),
     [
         ("=SUM(A1:A9)", "'=SUM(A1:A9)"),
-        ("+48601234567", "'+48601234567"),
-        ("-1", "'-1"),
+        ("+48601234567", "+48601234567"),
+        ("-1", "-1"),
+        ("-12.5", "-12.5"),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("=1+1", "'=1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+", "'+"),
+        ("-", "'-"),
+        ("-1.", "'-1."),
+        ("-.5", "'-.5"),
+        ("-1.2.3", "'-1.2.3"),
+        ("+1 201 555", "'+1 201 555"),
+        ("+12015550123\n=1", "'+12015550123\n=1"),
+        ("'+12015550123", "''+12015550123"),
         ("@cmd", "'@cmd"),
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
@@ -128,9 +155,25 @@ def test_the_header_is_read_from_the_first_bytes_of_an_upload() -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_postgresql_neutralizes_exactly_as_python() -> None:
-    cells = ["=1", "+1", "-1", "@a", "\tx", "\rx", "'x", "", "x", "é=", " =x"]
     with connection.cursor() as cursor:
-        for cell in cells:
+        for cell in SQL_CELLS:
             sql = neutralize_sql("%s::text")
             cursor.execute(f"SELECT {sql}", [cell] * sql.count("%s"))
             assert cursor.fetchone()[0] == neutralize(cell), cell
+
+
+SQL_CELLS = [
+    *["=1", "+1", "-1", "@a", "\tx", "\rx", "'x", "", "x", "é=", " =x", "+", "-", "+1+1", "-2+3"],
+    *["+12015550123", "-12.5", "-1.", "-.5", "-1.2.3", "+1 2", "+12\n3", "-12\n", "+1a", "-1e5", "-0.0"],
+]
+
+
+def test_sqlite_neutralizes_exactly_as_python() -> None:
+    import sqlite3
+
+    database = sqlite3.connect(":memory:")
+    for cell in SQL_CELLS:
+        sql = neutralize_sql("?", "sqlite")
+        assert database.execute(f"SELECT {sql}", [cell] * sql.count("?")).fetchone()[0] == neutralize(cell), (
+            cell
+        )

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import tracemalloc
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.db import connection
 
 from patronage.core.csvio import format_row, neutralize
 from patronage.core.errors import ErrorCollector
+from patronage.core.money import money_text
 from patronage.customers import exports
 from patronage.customers.exports import export_chunks
 from patronage.customers.imports import encode_attribute
@@ -24,12 +26,14 @@ from patronage.customers.selectors import CustomerFilters, customers_filtered
 from patronage.customers.services import profile_upsert
 from patronage.dataio.models import ImportJob
 from patronage.dataio.services import import_job_create, import_job_run
+from patronage.testing.factories import make_application
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
 pytestmark = pytest.mark.django_db
 
 HEADER = "integration_id,name,email,password,phone,birthday,group,tax_exempt,accepts_marketing"
+READ_ONLY = "orders,total_sales,currency,created,last_activity"
 
 
 def export(queryset: Any) -> str:
@@ -70,11 +74,22 @@ def test_export_has_the_import_columns_and_every_customer(live: Environment) -> 
     ada.set_password("never exported")
     ada.save()
     add(live, "bob", Name="Bob", TaxExempt=True, visits=3)
-    text = export(everyone())
+    CustomerProfile.objects.filter(pk=ada.pk).update(
+        closed_sessions=3,
+        total_sales=Decimal("154.5550"),
+        created=dt.datetime(2026, 5, 17, 9, 30, 15, 123456, tzinfo=dt.UTC),
+        last_activity=dt.datetime(2026, 6, 1, 23, 59, 59, tzinfo=dt.UTC),
+    )
+    make_application(environment=Environment.LIVE, slug="shop-eu", currency="EUR")
+    text = b"".join(export_chunks(everyone(), live)).decode()
     lines = text.splitlines()
-    assert lines[0] == HEADER + ",attr.tier,attr.visits"
-    assert lines[1] == "ada,Ada Lovelace,ada@example.com,,'+12015550123,1815-12-10,VIP,no,yes,gold,"
-    assert lines[2] == "bob,Bob,,,,,,yes,no,,3"
+    # The importable columns first, then the read-only ones; the phone as it is (no quote)
+    assert lines[0] == HEADER + ",attr.tier,attr.visits," + READ_ONLY
+    assert lines[1] == (
+        "ada,Ada Lovelace,ada@example.com,,+12015550123,1815-12-10,VIP,no,yes,gold,,"
+        "3,154.56,EUR,2026-05-17T09:30:15Z,2026-06-01T23:59:59Z"
+    )
+    assert lines[2].startswith("bob,Bob,,,,,,yes,no,,3,0,0.00,EUR,")
     assert "never exported" not in text and "md5$" not in text and "pbkdf2" not in text
 
 
@@ -100,6 +115,11 @@ def test_cells_that_spreadsheets_would_run_as_formulas_are_neutralized(live: Env
         cr="\rx",
         quote="'x",
         negative=-5,
+        fraction=-12.5,
+        phone="+48601234567",
+        sums="+1+1",
+        sum2="-2+3",
+        at="@SUM(A1)",
         fine="a=b",
     )
     text = export(everyone())
@@ -111,11 +131,18 @@ def test_cells_that_spreadsheets_would_run_as_formulas_are_neutralized(live: Env
     assert row["attr.tab"] == "'\tx"
     assert row["attr.cr"] == "'\rx"
     assert row["attr.quote"] == "''x"
-    assert row["attr.negative"] == "'-5"
+    assert row["attr.sums"] == "'+1+1"
+    assert row["attr.sum2"] == "'-2+3"
+    assert row["attr.at"] == "'@SUM(A1)"
     assert row["attr.fine"] == "a=b"
+    # A spreadsheet reads these only as values: written as they are, for SMS and email tools
+    assert row["attr.negative"] == "-5"
+    assert row["attr.fraction"] == "-12.5"
+    assert row["attr.phone"] == "+48601234567"
     dangerous = ("=", "+", "-", "@", "\t", "\r")
+    plain = {"-5", "-12.5", "+48601234567"}
     for line in csv.reader(io.StringIO(text, newline="")):
-        assert not any(cell.startswith(dangerous) for cell in line), line
+        assert not any(cell.startswith(dangerous) and cell not in plain for cell in line), line
 
 
 def make_varied_customers(environment: Environment) -> None:
@@ -135,6 +162,13 @@ def make_varied_customers(environment: Environment) -> None:
         {"Name": "'quoted", "Email": "q@example.com", "s42": "42", "strue": "true", "empty": ""},
         {"Name": "Zoë Ünïcode", "Email": "zoe@example.com", "obj": {"b": [1, "x"], "a": None}, "arr": [1, 2]},
         {"Name": "Minus", "Email": "minus@example.com", "neg": -3, "dash": "-x", "plus": "+1", "at": "@me"},
+        {
+            "Name": "-12.5",
+            "Email": "num@example.com",
+            "PhoneNumber": "+12015550123",
+            "sms": "+1+1",
+            "q": "'+1",
+        },
         {"Name": "", "Email": "noname@example.com", "TaxExempt": True, "AcceptsMarketing": True},
     ]
     for i, spec in enumerate(specs):
@@ -166,9 +200,11 @@ def test_export_import_export_round_trips_to_the_same_bytes(settings: Any) -> No
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED, (job.message, list(job.problems.values_list("message")))
     assert job.created_count == everyone(Environment.LIVE).count()
-    # Then exporting sandbox gives the very same bytes
+    # Then exporting sandbox gives the very same bytes in the importable columns (the read-only ones,
+    # such as the created time, are the new customers')
     second = b"".join(export_chunks(everyone(Environment.SANDBOX)))
-    assert second == first
+    assert importable(second) == importable(first)
+    assert importable(first) != first.decode()
     # And the values themselves came through with their types
     ml = CustomerProfile.objects.get(environment=sandbox, email="ml@example.com")
     assert ml.attributes == {"n": 42, "f": 2.5, "b": True, "big": 10**20}
@@ -176,11 +212,17 @@ def test_export_import_export_round_trips_to_the_same_bytes(settings: Any) -> No
     assert q.name == "'quoted" and q.attributes == {"s42": "42", "strue": "true", "empty": ""}
 
 
-def reference_csv(queryset: Any) -> str:
+def importable(data: bytes) -> str:
+    """The file without its five read-only columns (the last ones)."""
+    records = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    return "".join(format_row(record[:-5]) for record in records)
+
+
+def reference_csv(queryset: Any, currency: str | None = None) -> str:
     """The export format spelled out in Python, cell by cell, from the documented rules."""
     profiles = list(queryset.order_by("pk").select_related("group"))
     names = sorted({name for p in profiles for name in p.attributes})
-    lines = [format_row([*HEADER.split(","), *(f"attr.{n}" for n in names)])]
+    lines = [format_row([*HEADER.split(","), *(f"attr.{n}" for n in names), *READ_ONLY.split(",")])]
     for p in profiles:
         cells = [
             p.integration_id,
@@ -193,6 +235,11 @@ def reference_csv(queryset: Any) -> str:
             "yes" if p.tax_exempt else "no",
             "yes" if p.accepts_marketing else "no",
             *(encode_attribute(p.attributes[n]) if n in p.attributes else "" for n in names),
+            str(p.closed_sessions),
+            money_text(p.total_sales, currency),
+            currency or "",
+            f"{p.created:%Y-%m-%dT%H:%M:%SZ}",
+            f"{p.last_activity:%Y-%m-%dT%H:%M:%SZ}",
         ]
         lines.append(format_row([neutralize(cell) for cell in cells]))
     return "".join(lines)
@@ -203,7 +250,21 @@ def test_the_database_writes_exactly_what_the_rules_say() -> None:
     make_varied_customers(environment_get(Environment.LIVE))
     add(environment_get(Environment.LIVE), "plain", Email="plain@example.com", weird="tab\tin", t="nice")
     add(environment_get(Environment.LIVE), "cr", Name="carriage\rreturn", Email="cr@example.com")
+    # Totals on and around the half of the minor unit, in two- and three-decimal currencies
+    totals = ["0.1450", "0.1449", "-0.0010", "-5.0050", "1234567.8951", "0.0050", "0"]
+    profiles = list(everyone().order_by("pk"))
+    for i, profile in enumerate(profiles):
+        CustomerProfile.objects.filter(pk=profile.pk).update(
+            total_sales=Decimal(totals[i % len(totals)]), closed_sessions=i
+        )
     assert export(everyone()) == reference_csv(everyone())
+    live = environment_get(Environment.LIVE)
+    make_application(environment=Environment.LIVE, slug="kw", currency="KWD")
+    assert b"".join(export_chunks(everyone(), live)).decode() == reference_csv(everyone(), "KWD")
+    make_application(
+        environment=Environment.LIVE, slug="us", currency="USD"
+    )  # shops of two currencies: no currency
+    assert b"".join(export_chunks(everyone(), live)).decode() == reference_csv(everyone())
 
 
 def peak_memory(queryset: Any) -> tuple[int, int, int]:
