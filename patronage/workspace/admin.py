@@ -169,6 +169,7 @@ class ManagementKeyAdmin(ModelAdmin):
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     actions = ["revoke"]
+    empty_value_display = "never"  # the only empty values: expires, last used, revoked
     readonly_after_creation = [
         "user",
         "name",
