@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from typing import Any
 
@@ -41,17 +40,18 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Create a key and print it once.")
         create.add_argument("--name", required=True, help="What the key is for, e.g. 'nightly export'")
-        create.add_argument("--expires", help=EXPIRES_HELP)
+        create.add_argument("--expires", metavar="DATE", help=EXPIRES_HELP)
         create.add_argument(
             "--user",
+            metavar="USERNAME",
             help="Username of the staff user the key acts as (default: the only superuser, if there is one)",
         )
         listing = sub.add_parser("list", help="List keys (prefixes only, never the secrets).")
-        listing.add_argument("--user", help="Only this staff user's keys (default: everyone's)")
+        listing.add_argument(
+            "--user", metavar="USERNAME", help="Only this staff user's keys (default: everyone's)"
+        )
         revoke = sub.add_parser("revoke", help="Revoke a key by its prefix; it is refused with 401 at once.")
         revoke.add_argument("prefix", help="The first characters of the key, as shown by list")
-        for p in (create, listing, revoke):
-            p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
 
     def _user(self, username: str | None) -> Any:
         users = get_user_model().objects
