@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import IO, Any
 
 from patronage.core.csvio import CountingReader
@@ -111,6 +112,11 @@ def _lines(
         yield code
 
 
+def _by_line(found: Sequence[ErrorDetail]) -> list[ErrorDetail]:
+    """The upload's problems (their details start "Line N: ") for an import, which shows the line apart."""
+    return [replace(p, details=p.details.removeprefix(f"Line {p.line}: ")) if p.line else p for p in found]
+
+
 def import_promo_codes(
     *,
     source: IO[bytes],
@@ -141,11 +147,11 @@ def import_promo_codes(
         ) from exc
     outcome = ImportOutcome(total_rows=read[0], bad_rows=parsed.invalid)
     if parsed.invalid and not skip_bad_rows:
-        problems([problem for problem in parsed.problems if problem.title == INVALID])
+        problems(_by_line([problem for problem in parsed.problems if problem.title == INVALID]))
         return outcome
     progress(phase="Saving", rows=outcome.total_rows, fraction=0.65)
     result = promo_codes_add(group=group, parsed=parsed)
-    problems(result.problems)
+    problems(_by_line(result.problems))
     outcome.created = result.added
     outcome.unchanged = result.duplicates
     outcome.skipped = result.invalid

@@ -180,7 +180,7 @@ def test_the_cli_imports_a_file_into_a_group_named_in_any_case(
     call_command("import", "promocodes", str(path), "--group", "spring sale")
     out = capsys.readouterr().out
     assert "Created 2, 2 unchanged (already there)" in out
-    assert "line 5: Line 5: OLD is already in this group; skipped" in out
+    assert "line 5: OLD is already in this group; skipped" in out
     assert codes_of(group) == ["OLD", "A1", "B2"]
 
 

@@ -24,7 +24,10 @@ class Command(BaseCommand):
         for exporter in exporters():
             sub = kinds.add_parser(exporter.kind, help=exporter.label, description=f"Export {exporter.label}")
             sub.add_argument(
-                "--environment", choices=[slug for slug, _ in Environment.SLUGS], default=Environment.LIVE
+                "--environment",
+                choices=[slug for slug, _ in Environment.SLUGS],
+                default=Environment.LIVE,
+                help="Environment whose data is exported (default: %(default)s)",
             )
             sub.add_argument("-o", "--output", help="file to write (default: standard output)")
             exporter.add_arguments(sub)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from patronage.core.errors import DomainError
 from patronage.core.progress import cli_progress
 from patronage.dataio.models import ImportJob
-from patronage.dataio.registry import importer_get, importers
+from patronage.dataio.registry import ImportOutcome, importer_get, importers
 from patronage.dataio.selectors import import_problems
 from patronage.dataio.services import import_job_create, import_job_run
 from patronage.workspace.models import Environment
@@ -31,7 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("kind", choices=kinds, help="what the file holds")
         parser.add_argument("file", help="the CSV file (UTF-8, header first)")
         parser.add_argument(
-            "--environment", choices=[slug for slug, _ in Environment.SLUGS], default=Environment.LIVE
+            "--environment",
+            choices=[slug for slug, _ in Environment.SLUGS],
+            default=Environment.LIVE,
+            help="Environment whose data the file changes (default: %(default)s)",
         )
         parser.add_argument(
             "--skip-bad-rows", action="store_true", help="import the good rows, report and leave out the bad"
@@ -75,15 +78,29 @@ class Command(BaseCommand):
             outcome = import_job_run(job=job, source=source, listener=listener)
         seconds = time.monotonic() - started
         job.refresh_from_db()
-        self._report(job, outcome.notes, seconds)
+        self._report(job, outcome, seconds)
         if job.status != ImportJob.Status.SUCCEEDED:
             sys.exit(1)
 
-    def _report(self, job: ImportJob, notes: list[str], seconds: float) -> None:
+    def _summary(self, job: ImportJob, outcome: ImportOutcome) -> str:
+        """The job's message, in the command line's words where the back office names its own checkbox."""
+        if outcome.applied or not outcome.bad_rows or job.status == ImportJob.Status.SUCCEEDED:
+            return job.message
+        bad, good = outcome.bad_rows, outcome.total_rows - outcome.bad_rows
+        rows = f"{bad:,} row{'s' if bad != 1 else ''} {'has' if bad == 1 else 'have'} problems"
+        other = f" to import the other {good:,} row{'s' if good != 1 else ''}" if good else ""
+        return (
+            f"{rows}, so nothing was imported. Fix them and run the import again, "
+            f"or add --skip-bad-rows{other}."
+        )
+
+    def _report(self, job: ImportJob, outcome: ImportOutcome, seconds: float) -> None:
         succeeded = job.status == ImportJob.Status.SUCCEEDED
         style = self.style.SUCCESS if succeeded else self.style.ERROR
-        self.stdout.write(style(job.message))
-        problems = list(import_problems(job)[:SHOW_PROBLEMS])
+        summary = self._summary(job, outcome)
+        self.stdout.write(style(summary))
+        # A problem with the whole file (a bad header) is the summary itself: not printed a second time.
+        problems = [p for p in import_problems(job)[:SHOW_PROBLEMS] if p.message != job.message]
         if problems:
             self.stdout.write("Problems:")
             for problem in problems:
@@ -96,6 +113,6 @@ class Command(BaseCommand):
                 )
         rows = job.total_rows or 0
         rate = f" ({rows / seconds:,.0f} rows/s)" if seconds > 0 and rows else ""
-        for note in notes:
+        for note in outcome.notes:
             self.stdout.write(note + ".")
         self.stdout.write(f"{rows:,} rows in {seconds:.1f} s{rate}; import #{job.pk}.")

@@ -20,8 +20,10 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("verb", choices=["send"])
-        parser.add_argument("mailing_id", type=int)
+        parser.add_argument("verb", choices=["send"], help="What to do: send (the only verb for now)")
+        parser.add_argument(
+            "mailing_id", type=int, help="The mailing's number, as in its back-office address (/mailing/ID/)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         mailing = Mailing.objects.filter(pk=options["mailing_id"]).first()

@@ -11,11 +11,18 @@ class Command(BaseCommand):
     help = "Migrate, then run the production web server (gunicorn, several workers) on DATABASE_URL."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+        parser.add_argument(
+            "--bind",
+            default=f"127.0.0.1:{os.environ.get('PORT', '8000')}",
+            help="Address and port to listen on; 0.0.0.0:PORT for every interface (default: %(default)s, "
+            "the port from PORT)",
+        )
         parser.add_argument(
             "--workers",
             type=int,
             default=int(os.environ.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) * 2 + 1))),
+            help="gunicorn worker processes, each with its own database connection; also from "
+            "WEB_CONCURRENCY (default: %(default)s, 2 x cores + 1)",
         )
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations first")
         parser.add_argument(

@@ -27,9 +27,9 @@ class Command(BaseCommand):
         create.add_argument("--name", default="", help="What the key is for (default: created from the CLI)")
         create.add_argument("--expires", help="Expiry, ISO 8601 (e.g. 2027-01-31T00:00:00Z); default never")
         listing = sub.add_parser("list", help="List the keys of an application (never the secrets).")
-        listing.add_argument("--application", required=True)
+        listing.add_argument("--application", required=True, help="Application slug, e.g. demo-shop")
         revoke = sub.add_parser("revoke", help="Revoke a key by its prefix.")
-        revoke.add_argument("--application", required=True)
+        revoke.add_argument("--application", required=True, help="Application slug, e.g. demo-shop")
         revoke.add_argument("prefix", help="The first characters of the key, as shown by list")
         for p in (create, listing, revoke):
             p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
