@@ -365,11 +365,35 @@ def bench_engine(engine: Engine, files: dict[str, Path], rows: int, password_row
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_CUSTOMERS", "1000000")))
-    p.add_argument("--password-rows", type=int, default=200)
-    p.add_argument("--engines", default="postgresql,sqlite")
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "customers.json")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="PostgreSQL server to use, also from BENCH_DATABASE_URL; the run makes its own database "
+        "patronage_bench_customers there (default: %(default)s)",
+    )
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=int(os.environ.get("BENCH_CUSTOMERS", "1000000")),
+        help="customers in the imported and exported file, also from BENCH_CUSTOMERS (default: %(default)s)",
+    )
+    p.add_argument(
+        "--password-rows",
+        type=int,
+        default=200,
+        help="rows of the import with passwords (hashing is slow on purpose) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--engines",
+        default="postgresql,sqlite",
+        help="databases to measure, comma-separated, in this order (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "var" / "bench" / "customers.json",
+        help="where the figures are written as JSON (default: %(default)s)",
+    )
     a = p.parse_args(argv)
     work = ROOT / "var" / "bench"
     pg_url = a.database_url.rsplit("/", 1)[0] + "/patronage_bench_customers"

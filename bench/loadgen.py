@@ -262,19 +262,44 @@ async def run(config: Config | Mapping[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--mode", choices=("closed", "rate"), default="closed")
-    p.add_argument("--connections", type=int, default=1)
-    p.add_argument("--duration", type=float, default=10.0)
-    p.add_argument("--rate", type=float, default=0.0, help="requests/s (rate mode)")
-    p.add_argument("--warmup", type=float, default=0.0)
-    p.add_argument("--method", default="GET")
-    p.add_argument("--path", default="/", help="may contain {session}")
-    p.add_argument("--sessions", type=int, default=1)
-    p.add_argument("--session-prefix", default="")
-    p.add_argument("--header", dest="headers", action="append", default=[], help="'Name: value'")
-    p.add_argument("--body-file", default=None, help="JSON body template; {session} and {n} substituted")
-    p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="server to load (default: %(default)s)")
+    p.add_argument(
+        "--mode",
+        choices=("closed", "rate"),
+        default="closed",
+        help="closed: each connection sends its next request when the last is answered; rate: requests at "
+        "--rate per second whatever the answers (default: %(default)s)",
+    )
+    p.add_argument("--connections", type=int, default=1, help="connections at once (default: %(default)s)")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=0.0, help="requests/s in rate mode (default: %(default)s)")
+    p.add_argument(
+        "--warmup", type=float, default=0.0, help="unmeasured seconds first (default: %(default)s)"
+    )
+    p.add_argument("--method", default="GET", help="HTTP method (default: %(default)s)")
+    p.add_argument("--path", default="/", help="request path, may contain {session} (default: %(default)s)")
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=1,
+        help="distinct {session} values, used in turn (default: %(default)s)",
+    )
+    p.add_argument("--session-prefix", default="", help="prefix of every {session} value (default: none)")
+    p.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        help="'Name: value' sent with every request, repeatable (default: none)",
+    )
+    p.add_argument(
+        "--body-file",
+        default=None,
+        help="JSON body template; {session} and {n} substituted (default: no body)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="per-request timeout, seconds (default: %(default)s)"
+    )
     args = p.parse_args(argv)
     print(json.dumps(asyncio.run(run(Config(**vars(args))))))
 

@@ -190,10 +190,27 @@ def _run_json(snippet: str, url: str, *args: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument("--recipients", type=int, default=100_000)
-    p.add_argument("--deliver", type=int, default=10_000)
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "mailings.json")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="PostgreSQL server to use, also from BENCH_DATABASE_URL; the run makes its own database "
+        "patronage_bench_mailings there (default: %(default)s)",
+    )
+    p.add_argument(
+        "--recipients", type=int, default=100_000, help="recipients prepared (default: %(default)s)"
+    )
+    p.add_argument(
+        "--deliver",
+        type=int,
+        default=10_000,
+        help="messages handed to the SMTP sink in the delivery phase (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "var" / "bench" / "mailings.json",
+        help="where the figures are written as JSON (default: %(default)s)",
+    )
     a = p.parse_args(argv)
     url = a.database_url.rsplit("/", 1)[0] + "/patronage_bench_mailings"
     sink = None

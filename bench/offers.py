@@ -181,11 +181,28 @@ def write_file(path: Path, rows: int, offers: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument("--offers", type=int, default=10_000)
-    p.add_argument("--assignments", type=int, default=2_000_000)
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "offers.json")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="PostgreSQL server to use, also from BENCH_DATABASE_URL; the run makes its own database "
+        "patronage_bench_offers there (default: %(default)s)",
+    )
+    p.add_argument("--offers", type=int, default=10_000, help="offers generated (default: %(default)s)")
+    p.add_argument(
+        "--assignments",
+        type=int,
+        default=2_000_000,
+        help="email assignments generated before the import (default: %(default)s)",
+    )
+    p.add_argument(
+        "--rows", type=int, default=1_000_000, help="rows of the imported file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "var" / "bench" / "offers.json",
+        help="where the figures are written as JSON (default: %(default)s)",
+    )
     a = p.parse_args(argv)
     url = a.database_url.rsplit("/", 1)[0] + "/patronage_bench_offers"
     work = ROOT / "var" / "bench"

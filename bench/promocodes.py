@@ -91,10 +91,27 @@ def write_file(path: Path, rows: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--existing", type=int, default=1_000_000)
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "promocodes.json")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="PostgreSQL server to use, also from BENCH_DATABASE_URL; the run makes its own database "
+        "patronage_bench_promocodes there (default: %(default)s)",
+    )
+    p.add_argument(
+        "--rows", type=int, default=1_000_000, help="new codes in the uploaded file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--existing",
+        type=int,
+        default=1_000_000,
+        help="codes already in another group, looked through for duplicates (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "var" / "bench" / "promocodes.json",
+        help="where the figures are written as JSON (default: %(default)s)",
+    )
     a = p.parse_args(argv)
     url = a.database_url.rsplit("/", 1)[0] + "/patronage_bench_promocodes"
     path = ROOT / "var" / "bench" / f"promocodes-{a.rows}.txt"

@@ -625,13 +625,38 @@ def dataset_summary(url: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument("--customers", type=int, default=1_000_000)
-    p.add_argument("--issues", type=int, default=3_000_000)
-    p.add_argument("--fresh", action="store_true", help="rebuild the dataset even when it is there")
-    p.add_argument("--runs", type=int, default=7, help="timed runs per side after one warm-up")
-    p.add_argument("--explain", action="store_true", help="print the plans even when the targets are met")
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "segments.json")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="PostgreSQL database, also from BENCH_DATABASE_URL; the dataset goes into <its name>_segments "
+        "beside it (default: %(default)s)",
+    )
+    p.add_argument(
+        "--customers", type=int, default=1_000_000, help="customers in the dataset (default: %(default)s)"
+    )
+    p.add_argument(
+        "--issues",
+        type=int,
+        default=3_000_000,
+        help="promo-code issues in the dataset (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fresh", action="store_true", help="rebuild the dataset even when it is there (default: reuse it)"
+    )
+    p.add_argument(
+        "--runs", type=int, default=7, help="timed runs per side after one warm-up (default: %(default)s)"
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the plans even when the targets are met (default: only when missed)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "var" / "bench" / "segments.json",
+        help="where the figures are written as JSON (default: %(default)s)",
+    )
     a = p.parse_args(argv)
     url = segments_url(a.database_url)
     try:

@@ -91,36 +91,68 @@ class Settings:
 def parse_args(argv: list[str] | None = None) -> Settings:
     env = os.environ.get
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--database-url", default=env("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    p.add_argument("--port", type=int, default=int(env("BENCH_PORT", "8765")))
+    p.add_argument(
+        "--database-url",
+        default=env("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="PostgreSQL database the servers use, also from BENCH_DATABASE_URL (default: %(default)s)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env("BENCH_PORT", "8765")),
+        help="loopback port of the product's server, also from BENCH_PORT (default: %(default)s)",
+    )
     p.add_argument(
         "--workers",
         type=int,
         default=int(env("BENCH_WORKERS", "0")),
-        help="gunicorn workers; default: as `patronage serve` (WEB_CONCURRENCY, else 2 per core + 1)",
+        help="gunicorn workers, also from BENCH_WORKERS (default: %(default)s = as `patronage serve`: "
+        "WEB_CONCURRENCY, else 2 per core + 1)",
     )
     p.add_argument(
         "--connections",
         type=int,
         default=int(env("BENCH_CONNECTIONS", "8")),
-        help="closed-loop clients for the ceiling and the session PUT throughput phases",
+        help="closed-loop clients for the ceiling and the session PUT throughput phases, also from "
+        "BENCH_CONNECTIONS (default: %(default)s)",
     )
     p.add_argument(
         "--duration",
         type=float,
         default=float(env("BENCH_DURATION", "15")),
-        help="measured seconds of each closed-loop phase",
+        help="measured seconds of each closed-loop phase, also from BENCH_DURATION (default: %(default)s)",
     )
-    p.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "3")))
-    p.add_argument("--steady-duration", type=float, default=20.0, help="measured seconds at 100 req/s")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=float(env("BENCH_WARMUP", "3")),
+        help="unmeasured seconds before each phase, also from BENCH_WARMUP (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steady-duration",
+        type=float,
+        default=20.0,
+        help="measured seconds at 100 req/s (default: %(default)s)",
+    )
     p.add_argument(
         "--idle-wait",
         type=float,
         default=float(env("BENCH_IDLE_WAIT", "60")),
-        help="max seconds to wait for a quiet machine before each phase (0: do not wait)",
+        help="max seconds to wait for a quiet machine before each phase (0: do not wait), also from "
+        "BENCH_IDLE_WAIT (default: %(default)s)",
     )
-    p.add_argument("--customers", type=int, default=500, help="demo customers, loaded only into a fresh DB")
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "session_update.json")
+    p.add_argument(
+        "--customers",
+        type=int,
+        default=500,
+        help="demo customers, loaded only into a fresh DB (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "var" / "bench" / "session_update.json",
+        help="where the figures are written as JSON (default: %(default)s)",
+    )
     a = p.parse_args(argv)
     return Settings(**vars(a))
 
