@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "patronage.segments",
     "patronage.mailings",
     "patronage.panel",
+    "patronage.home",  # the back office's home page (its dashboard)
     "patronage.ops",
 ]
 
@@ -223,6 +224,7 @@ UNFOLD = {
     "SITE_HEADER": "Patronage",
     "SITE_SYMBOL": "loyalty",
     "SHOW_HISTORY": True,
+    "DASHBOARD_CALLBACK": "patronage.home.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
