@@ -169,6 +169,10 @@ PATRONAGE_IMAGE_MAX_SIDE = int(os.environ.get("PATRONAGE_IMAGE_MAX_SIDE", "6000"
 PATRONAGE_IMAGE_MAX_PIXELS = int(os.environ.get("PATRONAGE_IMAGE_MAX_PIXELS", str(25_000_000)))
 PATRONAGE_IMAGE_DISPLAY_WIDTH = int(os.environ.get("PATRONAGE_IMAGE_DISPLAY_WIDTH", "1200"))
 LOGIN_URL = "admin:login"
+# Sign-in throttles (core/throttle.py): how many reverse proxies in front append to X-Forwarded-For (0: the
+# peer is the client), and how many failed sign-ins one client address may make in 15 minutes.
+PATRONAGE_PROXY_COUNT = int(os.environ.get("PATRONAGE_PROXY_COUNT", "0"))
+PATRONAGE_SIGN_IN_ADDRESS_LIMIT = int(os.environ.get("PATRONAGE_SIGN_IN_ADDRESS_LIMIT", "50"))
 LOGIN_REDIRECT_URL = "admin:index"
 
 SESSION_COOKIE_HTTPONLY = True
@@ -225,6 +229,7 @@ UNFOLD = {
     "SITE_SYMBOL": "loyalty",
     "SHOW_HISTORY": True,
     "DASHBOARD_CALLBACK": "patronage.home.dashboard.dashboard_callback",
+    "LOGIN": {"form": "patronage.core.admin_login.LoginForm"},
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

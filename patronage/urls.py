@@ -5,6 +5,7 @@ from django.shortcuts import redirect
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+from patronage.core import admin_login
 from patronage.core.errors import ErrorDetail
 from patronage.integration.api import api as integration_api
 from patronage.integration.errors import error_response
@@ -14,6 +15,7 @@ from patronage.management.api import api as management_api
 urlpatterns = [
     path("", lambda request: redirect("admin:index")),
     path("favicon.ico", lambda request: HttpResponse(status=204)),
+    path("admin/login/", admin_login.login),  # the site's login, throttled (429 when refused)
     path("admin/", admin.site.urls),
     path("api/v1/", management_api.urls),
     path("panel/<slug:shop>/", include("patronage.panel.urls")),

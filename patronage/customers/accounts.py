@@ -8,7 +8,6 @@ nothing here touches them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Callable
 from email.utils import formataddr, parseaddr
@@ -17,7 +16,6 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -30,6 +28,8 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from patronage.core import clock
 from patronage.core.errors import AuthenticationFailed, ErrorCollector, NotFound
 from patronage.core.locking import lock
+from patronage.core.throttle import SignInThrottle, Throttle
+from patronage.core.throttle import TooManyAttempts as TooManyAttempts  # what account_authenticate raises
 from patronage.workspace.models import Application, Environment
 
 from .attributes import normalize_phone
@@ -38,11 +38,9 @@ from .services import activity_touch
 
 logger = logging.getLogger(__name__)
 
-LOGIN_FAILURE_LIMIT = 10
-LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 # Reset mails per address per window: enough for "it went to spam, send again", too few to flood a mailbox.
 RESET_MAIL_LIMIT = 5
-RESET_MAIL_WINDOW_SECONDS = 15 * 60
+RESET_MAIL_WINDOW = dt.timedelta(minutes=15)
 MAX_NAME_LENGTH = 255
 
 EMAIL_SUBJECT_TEMPLATE = "panel/email/password_reset_subject.txt"
@@ -51,11 +49,6 @@ EMAIL_HTML_TEMPLATE = "panel/email/password_reset.html"
 
 ResetLink = Callable[[str, str], str]
 """Builds the absolute URL of a reset link from the encoded profile id and the token."""
-
-
-class TooManyAttempts(AuthenticationFailed):
-    code = "too_many_attempts"
-    title = "Too many attempts"
 
 
 def shop_get(slug: str) -> Application:
@@ -80,37 +73,9 @@ def _profile_by_email(environment: Environment, email: str) -> CustomerProfile |
 # --- sign-in -----------------------------------------------------------------------------------------------
 
 
-class _Counter:
-    """Failures counted in Django's cache for a fixed window that starts at the first failure.
-
-    With the default per-process memory cache each server process counts on its own; configure a shared
-    cache (database or Redis) when several processes serve the panel.
-    """
-
-    def __init__(self, prefix: str, limit: int, window_seconds: int) -> None:
-        self.prefix, self.limit, self.window = prefix, limit, window_seconds
-
-    def key(self, *parts: object) -> str:
-        # Hashed: cache keys have a length and character limit, and emails should not sit in the cache.
-        digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()
-        return f"patronage:{self.prefix}:{digest}"
-
-    def exceeded(self, key: str) -> bool:
-        return int(cache.get(key, 0)) >= self.limit
-
-    def hit(self, key: str) -> None:
-        if not cache.add(key, 1, self.window):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, self.window)
-
-    def reset(self, key: str) -> None:
-        cache.delete(key)
-
-
-_login_failures = _Counter("panel-login", LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_SECONDS)
-_reset_mails = _Counter("panel-reset", RESET_MAIL_LIMIT, RESET_MAIL_WINDOW_SECONDS)
+# Counted in the database by one atomic statement per attempt (core.throttle), shared by every process.
+_sign_in = SignInThrottle.named("panel")
+_reset_mails = Throttle("panel-reset", RESET_MAIL_LIMIT, RESET_MAIL_WINDOW)
 
 
 def account_authenticate(
@@ -119,15 +84,11 @@ def account_authenticate(
     """The customer whose email (any case) and password match, with ``last_login`` recorded.
 
     Raises ``AuthenticationFailed`` with one message for every kind of mismatch, so the page never tells
-    whether an address has an account, and ``TooManyAttempts`` after repeated failures from one address
-    for one email.
+    whether an address has an account, and ``TooManyAttempts`` (before any password check) after repeated
+    failures for one email from one address, or for many emails from one address.
     """
-    key = _login_failures.key(environment.pk, email.strip().lower(), client_ip)
-    if _login_failures.exceeded(key):
-        minutes = LOGIN_FAILURE_WINDOW_SECONDS // 60
-        raise TooManyAttempts(
-            f"Too many failed sign-in attempts. Wait {minutes} minutes, or reset your password."
-        )
+    account = f"{environment.pk}:{email.strip().lower()}"
+    _sign_in.attempt(account=account, address=client_ip, advice="or reset your password")
     profile = _profile_by_email(environment, email)
     if profile is None or not profile.password:
         # Hash anyway, so an unknown email takes as long as a known one and timing reveals nothing.
@@ -136,9 +97,8 @@ def account_authenticate(
     elif not profile.check_password(password):
         profile = None
     if profile is None:
-        _login_failures.hit(key)
         raise AuthenticationFailed("The email or password is incorrect.")
-    _login_failures.reset(key)
+    _sign_in.succeeded(account=account, address=client_ip)
     profile.last_login = clock.now()
     CustomerProfile.objects.filter(pk=profile.pk).update(last_login=profile.last_login)
     return profile
@@ -196,11 +156,9 @@ def password_reset_request(*, shop: Application, email: str, client_ip: str, lin
     profile = _profile_by_email(shop.environment, email)
     if profile is None or not profile.email:
         return
-    key = _reset_mails.key(shop.environment_id, profile.pk)
-    if _reset_mails.exceeded(key):
+    if _reset_mails.take(_reset_mails.key(shop.environment_id, profile.pk)) is not None:
         logger.warning("Password reset mail limit reached for profile %s (from %s)", profile.pk, client_ip)
         return
-    _reset_mails.hit(key)
     url = link(encode_profile_id(profile), password_reset_tokens.make_token(profile))  # type: ignore[arg-type]
     transaction.on_commit(lambda: _send_reset_mail(shop=shop, profile=profile, url=url))
 

@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from patronage.core.errors import AuthenticationFailed, NotFound, ValidationFailed
+from patronage.core.throttle import client_address
 from patronage.customers import accounts
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Application
@@ -111,9 +112,8 @@ def _safe_next(request: HttpRequest, shop: Application) -> str:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    # The direct peer. Behind a reverse proxy every customer shares its address, which only makes the
-    # throttle stricter per email; it is never looser.
-    return str(request.META.get("REMOTE_ADDR", ""))
+    # The direct peer, or behind PATRONAGE_PROXY_COUNT proxies the address they saw (core.throttle).
+    return client_address(request)
 
 
 def _display_phone(phone: str) -> str:

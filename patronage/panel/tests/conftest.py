@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from patronage.customers.models import CustomerProfile
 from patronage.customers.services import profile_upsert
@@ -18,14 +16,6 @@ PASSWORD = "plum-orchard-42"
 def fast_password_hashing(settings: Any) -> None:
     # The default PBKDF2 costs ~0.5 s per hash; these tests hash a few times each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def empty_throttle() -> Iterator[None]:
-    # Failure counters live in the cache, which outlives a test's database rollback.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def make_customer(

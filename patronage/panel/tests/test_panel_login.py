@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from patronage.customers.accounts import LOGIN_FAILURE_LIMIT
+from patronage.core.throttle import SIGN_IN_ACCOUNT_LIMIT as LOGIN_FAILURE_LIMIT
 from patronage.customers.models import CustomerProfile
 from patronage.testing.factories import make_application
 from patronage.workspace.models import Application, Environment
@@ -206,7 +206,7 @@ def test_repeated_failures_lock_that_email_from_that_address(
     # Then they are told to wait, and not signed in
     assert response.status_code == 429
     page = response.content.decode()
-    assert "Too many failed sign-in attempts. Wait 15 minutes, or reset your password." in page
+    assert "Too many failed sign-ins; try again in 15 minutes, or reset your password." in page
     assert not signed_in(client, shop)
     # But Anna at home (another address) signs in as usual
     other = Client()
