@@ -19,6 +19,7 @@ from unfold.views import ChangeList
 from patronage.core.admin_paging import PerPageMixin
 from patronage.core.errors import DomainError
 from patronage.customers import admin as customers_admin
+from patronage.offers.models import Offer
 from patronage.workspace.models import Environment
 
 from .forms import SegmentForm
@@ -113,7 +114,9 @@ class SegmentAdmin(ModelAdmin):
         form = context["adminform"].form
         obj = kwargs.get("obj")
         context["builder"] = {
-            "catalogues": {env.slug: catalogue(env) for env in Environment.objects.order_by("pk")},
+            "catalogues": {
+                env.slug: _with_visible_names(catalogue(env)) for env in Environment.objects.order_by("pk")
+            },
             "environment": obj.environment.slug if obj else "",
             "problems": [{"pointer": p.pointer, "details": p.details} for p in form.rule_problems],
             "members_url": members_url(obj) if obj else "",
@@ -141,6 +144,20 @@ class SegmentAdmin(ModelAdmin):
         for row in preview["sample"]:
             row["url"] = reverse("admin:customers_customerprofile_change", args=[row["id"]])
         return JsonResponse(preview)
+
+
+def _with_visible_names(entries: dict[str, Any]) -> dict[str, Any]:
+    """Offers are picked by the name customers see, with the system name to tell equal names apart."""
+    offers = entries["references"].get("offers")
+    if offers and offers["options"]:
+        names = dict(
+            Offer.objects.filter(pk__in=[pk for pk, _ in offers["options"]]).values_list("pk", "name")
+        )
+        offers["options"] = sorted(
+            ([pk, f"{names.get(pk, system)} ({system})"] for pk, system in offers["options"]),
+            key=lambda option: str(option[1]).lower(),
+        )
+    return entries
 
 
 def members_url(segment: Segment) -> str:

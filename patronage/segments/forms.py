@@ -54,5 +54,23 @@ class SegmentForm(EnvironmentChoiceMixin, forms.ModelForm):
             check(cleaned["rules"], environment=environment, pointer="/rules")
         except DomainError as exc:
             self.rule_problems = exc.details
-            self.add_error("rules", [f"{d.pointer}: {d.details}" for d in exc.details])
+            self.add_error("rules", [f"{where(d.pointer)}: {d.details}" for d in exc.details])
         return cleaned
+
+
+def where(pointer: str | None) -> str:
+    """A JSON pointer into the rules in the builder's words: ``/rules/children/1/children/0/value`` ->
+    "Line 2.1, its value" (lines numbered from 1, nested groups with dots)."""
+    parts = (pointer or "").split("/")[2:]  # after "/rules"
+    numbers: list[str] = []
+    member = ""
+    i = 0
+    while i < len(parts):
+        if parts[i] == "children" and i + 1 < len(parts) and parts[i + 1].isdigit():
+            numbers.append(str(int(parts[i + 1]) + 1))
+            i += 2
+        else:
+            member = " ".join(p.replace("_", " ") for p in parts[i:] if not p.isdigit() and p != "params")
+            break
+    line = f"Line {'.'.join(numbers)}" if numbers else "The rules"
+    return f"{line}, its {member}" if member else line

@@ -2,7 +2,8 @@
 // field, draws inputs that fit each field's type from the catalogue the server sends (fields, operators,
 // value shapes, the environment's groups and offers), and asks the server for the member count and a
 // sample as the rules change. The server checks the rules; its problems come back with JSON pointers and
-// are shown on the line they point at.
+// are shown, in plain words, on the line they point at: only once the user has changed that line or
+// pressed Save (a line just added is not wrong yet, only unfinished).
 (function () {
   "use strict";
   const root = document.getElementById("segment-builder");
@@ -77,8 +78,13 @@
   function textInput(value, onchange, attrs) {
     return el("input", { type: "text", value: value ?? "", ...attrs, oninput: (e) => onchange(e.target.value) });
   }
+  // Dates are typed and shown as YYYY-MM-DD whatever the browser's locale (a date input would show 05/17/2026).
   function dateInput(value, onchange, label) {
-    return el("input", { type: "date", value: value || "", "aria-label": label || "date", oninput: (e) => onchange(e.target.value || null) });
+    return el("input", {
+      type: "text", class: "sb-date", value: value || "", placeholder: "YYYY-MM-DD", inputmode: "numeric",
+      maxlength: 10, "aria-label": label || "date", title: "A date as YYYY-MM-DD",
+      oninput: (e) => onchange(e.target.value.trim() || null),
+    });
   }
   function pair(value, make, onchange) {
     const current = Array.isArray(value) ? value.slice() : [null, null];
@@ -88,15 +94,38 @@
       make(current[1], (v) => { current[1] = v; onchange(current.slice()); }, "to"),
     ];
   }
+  // A searchable multi-select: the chosen ones as removable chips, a search box, and the matching names as
+  // checkboxes. Names are what people know; ids never show.
   function idsInput(reference, value, onchange) {
     const ref = catalogue().references[reference] || { label: reference, options: [] };
     if (!ref.options.length) return el("span", { class: "sb-empty" }, `No ${ref.label} in this environment yet`);
-    const node = el("select", { multiple: true, size: Math.max(2, Math.min(5, ref.options.length)), "aria-label": ref.label });
-    for (const [id, label] of ref.options) {
-      node.append(el("option", { value: id, selected: (value || []).includes(id) }, label));
+    const chosen = new Set(value || []);
+    const names = new Map(ref.options);
+    const chips = el("span", { class: "sb-chips" });
+    const list = el("div", { class: "sb-options", role: "group", "aria-label": ref.label });
+    const search = el("input", { type: "search", class: "sb-search", placeholder: `Search ${ref.label}…`, "aria-label": `Search ${ref.label}` });
+    const boxes = ref.options.map(([id, label]) => {
+      const box = el("input", { type: "checkbox", value: id, checked: chosen.has(id) });
+      box.addEventListener("change", () => { if (box.checked) chosen.add(id); else chosen.delete(id); update(); });
+      return el("label", { class: "sb-option", dataset: { name: label.toLowerCase() } }, box, label);
+    });
+    list.append(...boxes);
+    function drawChips() {
+      chips.replaceChildren(...Array.from(chosen, (id) => el("span", { class: "sb-chip" }, names.get(id) || `#${id}`,
+        el("button", { type: "button", "aria-label": `Remove ${names.get(id)}`, onclick: () => {
+          chosen.delete(id);
+          boxes.forEach((b) => { const box = b.querySelector("input"); if (Number(box.value) === id) box.checked = false; });
+          update();
+        } }, "×"))));
+      if (!chosen.size) chips.append(el("span", { class: "sb-empty" }, `No ${ref.label} picked yet`));
     }
-    node.addEventListener("change", () => onchange(Array.from(node.selectedOptions, (o) => Number(o.value))));
-    return node;
+    function update() { drawChips(); onchange(Array.from(chosen)); }
+    search.addEventListener("input", () => {
+      const words = search.value.trim().toLowerCase();
+      for (const b of boxes) b.hidden = !!words && !b.dataset.name.includes(words);
+    });
+    drawChips();
+    return el("span", { class: "sb-picker" }, chips, search, list);
   }
 
   function valueInput(shape, reference, value, onchange) {
@@ -117,10 +146,11 @@
     }
   }
 
-  function paramInput(param, params, pointer) {
+  function paramInput(param, params, pointer, node) {
     const set = (v) => {
       if (v === null || v === "" || (Array.isArray(v) && !v.length)) delete params[param.name];
       else params[param.name] = v;
+      touched.add(node);
       changed(false);
     };
     let control;
@@ -161,6 +191,7 @@
       const next = fieldOf(key);
       const operator = next.operators[0];
       Object.assign(node, { field: key, operator: operator.key, value: defaultValue(operator.value), params: {} });
+      touched.delete(node); // a new field starts unfinished, not wrong
       changed(true);
     }, { "aria-label": "field", class: "sb-field" });
     const operator = operatorOf(field, node.operator);
@@ -168,14 +199,19 @@
       const next = operatorOf(field, key);
       if (next.value !== operator.value) node.value = defaultValue(next.value);
       node.operator = key;
+      touched.add(node);
       changed(true);
     }, { "aria-label": "operator", class: "sb-operator" });
     node.params = node.params || {};
-    const value = valueInput(operator.value, field.reference, node.value, (v) => { node.value = v; changed(false); });
+    const value = valueInput(operator.value, field.reference, node.value, (v) => { node.value = v; touched.add(node); changed(false); });
     const params = field.params.length
-      ? el("div", { class: "sb-params" }, field.params.map((p) => paramInput(p, node.params, pointer)))
+      ? el("div", { class: "sb-params" }, field.params.map((p) => paramInput(p, node.params, pointer, node)))
       : null;
-    return el("div", { class: "sb-cond" + (node.negate ? " sb-negated" : ""), dataset: { pointer } },
+    nodes.set(pointer, node);
+    return el("div", { class: "sb-cond" + (node.negate ? " sb-negated" : ""), dataset: { pointer },
+      // Leaving a line the user worked on shows what is still missing on it.
+      onfocusout: (e) => { if (!e.currentTarget.contains(e.relatedTarget) && editedLines.has(node)) { touched.add(node); showProblems(lastProblems); } },
+      oninput: () => editedLines.add(node) },
       negateToggle(node), fieldSelect, operatorSelect,
       el("span", { class: "sb-value", dataset: { pointer: `${pointer}/value` } }, value),
       el("button", { type: "button", class: "sb-remove", onclick: remove, "aria-label": "Remove condition" }, "×"),
@@ -197,6 +233,7 @@
       el("button", { type: "button", class: "sb-add-group", onclick: () => { node.children.push({ type: "group", match: "any", negate: false, children: [newCondition()] }); changed(true); } }, "+ Group"),
       remove ? el("button", { type: "button", class: "sb-remove", onclick: remove }, "Remove group") : null);
     const empty = node.children.length ? null : el("p", { class: "sb-empty" }, node.match === "any" ? "No lines: matches nobody." : "No lines: matches every customer.");
+    nodes.set(pointer, node);
     return el("div", { class: "sb-group" + (node.match === "any" ? " sb-any" : "") + (node.negate ? " sb-negated" : ""), dataset: { pointer } },
       head, el("div", { class: "sb-children" }, children, empty));
   }
@@ -204,9 +241,37 @@
   // --- state, preview and problems ------------------------------------------------------------------------
   let timer = null;
   let asked = 0;
+  const nodes = new Map(); // pointer -> node of the tree, as last drawn
+  const touched = new WeakSet(); // lines the user changed: their problems show
+  const editedLines = new WeakSet(); // lines the user typed in (shown when the user leaves them)
+  let submitted = false; // after Save every problem shows
+  let lastProblems = [];
 
   function render() {
+    nodes.clear();
     treeBox.replaceChildren(groupNode(tree, "/rules", null));
+  }
+
+  // The server's words, said as a person would, for the line's own value or setting.
+  function plain(problem, node) {
+    let text = problem.details || "";
+    const field = node && node.type === "condition" ? fieldOf(node.field) : null;
+    const ref = field && field.reference ? (catalogue().references[field.reference] || {}).label : "";
+    if (/non-empty list of ids/.test(text)) text = `pick at least one ${ref || "item"}`;
+    else if (/^no (.+) with id \d+/.test(text)) text = text.replace(/^no (.+) with id \d+ in \w+/, "a $1 picked here no longer exists: pick another one");
+    else if (/must be a date such as/.test(text)) text = "type a date as YYYY-MM-DD, e.g. 2026-05-17";
+    else if (/must be a non-empty string/.test(text)) text = "type a value";
+    else if (/must be a number/.test(text)) text = "type a number";
+    else if (/days of the year such as/.test(text)) text = "type days of the year as MM-DD, e.g. 05-17";
+    text = text.replace(/, not nothing$/, "").replace(/ \(not .*\)$/, "");
+    return text.charAt(0).toUpperCase() + text.slice(1) + (text.endsWith(".") ? "" : ".");
+  }
+
+  function lineOf(pointer) {
+    // The deepest drawn line the pointer is inside: a condition, else its group.
+    let at = pointer || "/rules";
+    while (at && !nodes.has(at)) at = at.slice(0, at.lastIndexOf("/"));
+    return at || "/rules";
   }
 
   function changed(structural) {
@@ -217,19 +282,20 @@
   }
 
   function showProblems(problems) {
+    lastProblems = problems || [];
     root.querySelectorAll(".sb-error").forEach((n) => n.remove());
     root.querySelectorAll(".sb-has-error").forEach((n) => n.classList.remove("sb-has-error"));
-    for (const problem of problems || []) {
-      let pointer = problem.pointer || "/rules";
-      let target = null;
-      while (!target && pointer) {
-        target = root.querySelector(`[data-pointer="${CSS.escape(pointer)}"]`);
-        pointer = pointer.slice(0, pointer.lastIndexOf("/"));
-      }
+    let hidden = 0;
+    for (const problem of lastProblems) {
+      const pointer = lineOf(problem.pointer);
+      const node = nodes.get(pointer);
+      if (!submitted && !(node && touched.has(node))) { hidden += 1; continue; }
+      const target = root.querySelector(`[data-pointer="${CSS.escape(pointer)}"]`);
       const at = (target && target.closest(".sb-cond, .sb-group")) || treeBox;
       at.classList.add("sb-has-error");
-      at.append(el("div", { class: "sb-error", role: "alert" }, problem.details));
+      at.append(el("div", { class: "sb-error", role: "alert" }, plain(problem, node)));
     }
+    return hidden;
   }
 
   async function preview() {
@@ -245,8 +311,10 @@
       if (mine !== asked) return; // a later change asked again
       if (!response.ok) {
         window.patronage.setText("segment-count", "–");
-        window.patronage.setText("segment-status", body.message || "The rules cannot be counted");
-        showProblems(body.problems);
+        const shown = (body.problems || []).length - showProblems(body.problems);
+        window.patronage.setText("segment-status", shown
+          ? "Counted once the lines marked in red are complete."
+          : "Counted once every line is complete.");
         fillSample([]);
         return;
       }
@@ -267,6 +335,10 @@
   }
 
   if (environmentSelect) environmentSelect.addEventListener("change", () => changed(true));
+  // Save shows every problem, on its line (the page comes back with them when the server refused it).
+  const form = input.form;
+  if (form) form.addEventListener("submit", () => { submitted = true; });
+  submitted = (data.problems || []).length > 0;
   render();
   showProblems(data.problems);
   changed(false);
