@@ -33,7 +33,7 @@ from patronage.workspace.services import environment_get
 from .models import ImportJob
 from .registry import Importer, importer_get, importers
 from .selectors import import_job_stalled, import_job_status, import_problems, import_problems_csv
-from .services import import_job_create, max_upload_bytes
+from .services import import_job_create, import_jobs_stop_stalled, max_upload_bytes
 
 HEAD_BYTES = 64 * 1024
 STATUS_VARIANTS = {
@@ -178,7 +178,12 @@ class ImportJobAdmin(ModelAdmin):
             raise PermissionDenied
         if not str(job_id).isdigit():
             raise Http404(f"No import {job_id}")
-        return get_object_or_404(ImportJob.objects.select_related("environment", "created_by"), pk=job_id)
+        job = get_object_or_404(ImportJob.objects.select_related("environment", "created_by"), pk=job_id)
+        if import_job_stalled(job):
+            # Its process went away: say so for good and free its upload (the page then shows why it failed).
+            import_jobs_stop_stalled()
+            job.refresh_from_db()
+        return job
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

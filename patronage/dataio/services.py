@@ -216,6 +216,41 @@ def _finish(job: ImportJob, *, status: str, message: str, outcome: ImportOutcome
     ImportFileChunk.objects.filter(job=job).delete()
 
 
+STALLED_MESSAGE = (
+    "The import stopped: its worker or command went away (no progress for {minutes} minutes). "
+    "Nothing was imported; upload the file again."
+)
+
+
+@transaction.atomic
+def import_jobs_stop_stalled() -> list[int]:
+    """Fail the running jobs that made no progress for ``STALLED_AFTER`` (their process was killed) and
+    delete their stored uploads; the ids of those jobs.
+
+    Nothing of such a job was saved (the data changes in one transaction at its end). Run before every
+    import and when the back office shows a stalled job.
+    """
+    from .selectors import STALLED_AFTER
+
+    now = clock.now()
+    stalled = ImportJob.objects.filter(status=ImportJob.Status.RUNNING, updated__lt=now - STALLED_AFTER)
+    ids = list(stalled.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return []
+    minutes = int(STALLED_AFTER.total_seconds() // 60)
+    ImportJob.objects.filter(pk__in=ids).update(
+        status=ImportJob.Status.FAILED,
+        phase="Stopped",
+        message=STALLED_MESSAGE.format(minutes=minutes),
+        finished_at=now,
+        updated=now,
+    )
+    ImportFileChunk.objects.filter(job_id__in=ids).delete()
+    for job_id in ids:
+        logger.warning("Import job %s stalled (its process went away): marked failed, upload deleted", job_id)
+    return ids
+
+
 def import_job_run(
     *, job: ImportJob, source: IO[bytes] | None = None, listener: Progress | None = None
 ) -> ImportOutcome:
@@ -224,6 +259,7 @@ def import_job_run(
     Never raises for a bad file: the job ends ``failed`` with the reason and the bad rows. Unexpected
     errors also fail the job (nothing imported) and are re-raised for the worker's log.
     """
+    import_jobs_stop_stalled()
     started = clock.now()
     claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, started_at=started, updated=started, phase="Starting"

@@ -213,7 +213,7 @@ def test_staff_with_the_permissions_can_import_customers() -> None:
     assert ImportJob.objects.get().kind == "customers"
 
 
-def test_a_job_whose_worker_died_is_flagged_as_stalled(admin_client: Client) -> None:
+def test_a_job_whose_worker_died_is_failed_and_its_upload_deleted(admin_client: Client) -> None:
     job = import_job_create(
         kind="customers",
         environment=environment_get(Environment.LIVE),
@@ -223,8 +223,13 @@ def test_a_job_whose_worker_died_is_flagged_as_stalled(admin_client: Client) -> 
         upload=io.BytesIO(GOOD),
         enqueue=False,
     )
+    assert ImportFileChunk.objects.filter(job=job).exists()
     long_ago = clock.now() - dt.timedelta(minutes=11)
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, updated=long_ago)
+    # When staff open the job
     page = admin_client.get(reverse("admin:dataio_importjob_change", args=[job.pk])).content.decode()
-    assert "the worker running this import may have stopped" in page
-    assert admin_client.get(reverse("admin:dataio_importjob_status", args=[job.pk])).json()["stalled"]
+    # Then it shows as failed, saying why, and its stored upload is gone
+    assert "The import stopped: its worker or command went away" in page
+    status = admin_client.get(reverse("admin:dataio_importjob_status", args=[job.pk])).json()
+    assert (status["status"], status["finished"]) == ("failed", True)
+    assert not ImportFileChunk.objects.filter(job=job).exists()
