@@ -178,13 +178,18 @@ class SegmentFilter(admin.ListFilter):
         values = [v for v in params.pop(self.parameter, []) if v.strip()]
         self.value = values[-1] if values else ""
         self.note = ""
+        # Its members are what the segment pages show: the list (and its export) needs the same permission.
+        self.allowed = request.user.has_perm("segments.view_segment")
+        if self.value and not self.allowed:
+            raise PermissionDenied("You do not have permission to view segments or their members.")
         if self.value:
             self.used_parameters[self.parameter] = self.value
         environment = customers_admin.selected_environment(request)
-        self.options = [(str(pk), name) for pk, name in segments_of(environment).values_list("pk", "name")]
+        segments = segments_of(environment) if self.allowed else Segment.objects.none()
+        self.options = [(str(pk), name) for pk, name in segments.values_list("pk", "name")]
 
     def has_output(self) -> bool:
-        return bool(self.options) or bool(self.value)
+        return self.allowed and (bool(self.options) or bool(self.value))
 
     def expected_parameters(self) -> list[str | None]:
         return [self.parameter]
