@@ -22,6 +22,7 @@ from patronage.core.errors import (
     ErrorDetail,
     InvalidStateTransition,
     NotFound,
+    ValidationFailed,
 )
 from patronage.core.locking import get_or_create_locked, lock
 from patronage.core.rows import pipelined, rows
@@ -37,6 +38,9 @@ from patronage.workspace.models import Application, Environment
 from .models import TRANSITIONS, CartItem, CustomerSession, Event, ReturnedItem, SessionReturn, SessionState
 
 ZERO = Decimal("0")
+# Amounts are stored with 14 integer digits (money_field): a total or a customer's sales beyond that is
+# refused, never left to fail in the database.
+AMOUNT_LIMIT = Decimal(10) ** 14
 SESSION_MUTABLE = [
     f.attname
     for f in CustomerSession._meta.concrete_fields
@@ -219,6 +223,29 @@ def _recompute_totals(session: CustomerSession, items: list[CartItem]) -> None:
     session.total = session.cart_item_total + session.additional_cost_total
 
 
+def _check_totals(session: CustomerSession) -> None:
+    for name, label in (("cart_item_total", "cart items"), ("additional_cost_total", "additional costs")):
+        if abs(getattr(session, name)) >= AMOUNT_LIMIT or abs(session.total) >= AMOUNT_LIMIT:
+            message = f"The total of the session's {label} must stay below {AMOUNT_LIMIT:,} either way"
+            pointer = "/customerSession/" + ("cartItems" if name == "cart_item_total" else "additionalCosts")
+            raise _error(ValidationFailed, message, pointer)
+
+
+def _check_sales(
+    profile: CustomerProfile | None, session: CustomerSession, *, old_sales: Decimal, pointer: str
+) -> None:
+    """Refuse, before anything is written, a change that would take the customer's sales out of range."""
+    if profile is None:
+        return
+    sales = profile.total_sales + session.sales - old_sales
+    if abs(sales) >= AMOUNT_LIMIT:
+        message = (
+            f"Customer {profile.integration_id}'s total sales would reach {sales:,}: "
+            f"they must stay below {AMOUNT_LIMIT:,} either way"
+        )
+        raise _error(ValidationFailed, message, pointer)
+
+
 def _settle_profile(
     profile: CustomerProfile | None, session: CustomerSession, *, was_order: bool, old_sales: Decimal
 ) -> None:
@@ -261,6 +288,8 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     else:
         items = [] if created else cart_items(session)
     _recompute_totals(session, items)
+    _check_totals(session)
+    _check_sales(profile, session, old_sales=old_sales, pointer="/customerSession")
     session.updated = clock.now()
     with pipelined():  # every check is done: the writes go out as one batch
         if data.cart_items is not None:
@@ -339,8 +368,9 @@ def session_return_items(
     for position, quantity in taken.items():
         by_position[position].returned_quantity += quantity
         session.returned_total += by_position[position].price * quantity
-    CartItem.objects.bulk_update([by_position[p] for p in taken], ["returned_quantity"])
     session.state = SessionState.PARTIALLY_RETURNED
+    _check_sales(profile, session, old_sales=old_sales, pointer="/return")
+    CartItem.objects.bulk_update([by_position[p] for p in taken], ["returned_quantity"])
     session.updated = clock.now()
     session.save()
     _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
@@ -382,6 +412,7 @@ def session_reopen(*, application: Application, integration_id: str) -> SessionR
     was_order, old_sales = session.is_order, session.sales
     session.state = SessionState.OPEN
     session.closed_at = None
+    _check_sales(profile, session, old_sales=old_sales, pointer="/customerSessionId")
     session.updated = clock.now()
     session.save()
     _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
 from patronage.core.errors import (
     AuthenticationFailed,
@@ -99,7 +103,28 @@ def validation_error_response(request: HttpRequest, exc: NinjaValidationError) -
     return error_response(message, details, 400)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
+class StrictJsonParser(Parser):
+    """JSON as RFC 8259 has it: no NaN/Infinity, no number beyond a float's range. Neither can be stored
+    (PostgreSQL's jsonb refuses them) nor computed with."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json.loads(request.body, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def install(api: NinjaAPI, *, missing_auth: str) -> None:
+    api.parser = StrictJsonParser()
+
     @api.exception_handler(DomainError)
     def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
         return domain_error_response(request, exc)
@@ -124,6 +149,8 @@ def install(api: NinjaAPI, *, missing_auth: str) -> None:
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if isinstance(exc.__cause__, DomainError):  # raised while ninja parsed the request
+            return domain_error_response(request, exc.__cause__)
         if isinstance(exc.__cause__, ValueError):  # ninja's parser failed: say where the JSON breaks
             message = f"The request body is not valid JSON: {exc.__cause__}"
             return error_response(message, [ErrorDetail("Malformed JSON", message, pointer="/")], 400)
@@ -132,6 +159,13 @@ def install(api: NinjaAPI, *, missing_auth: str) -> None:
     @api.exception_handler(RequestDataTooBig)
     def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         return error_response(str(exc), [ErrorDetail(PayloadTooLarge.title, str(exc))], 413)
+
+    @api.exception_handler(MultiPartParserError)
+    @api.exception_handler(BadRequest)
+    @api.exception_handler(SuspiciousOperation)
+    def on_bad_request(request: HttpRequest, exc: Exception) -> HttpResponse:
+        message = f"The request cannot be read: {exc}"
+        return error_response(message, [ErrorDetail("Malformed request", message)], 400)
 
     @api.exception_handler(Exception)
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:

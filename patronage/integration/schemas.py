@@ -20,8 +20,13 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+# A price, as cart items and additional costs take it: within a trillion either way (a total of them must
+# still fit the database's 14 integer digits, which the session services check).
+Price = Field(default=Decimal("0"), allow_inf_nan=False, ge=-(10**12), le=10**12)
+
+
 class AdditionalCostIn(Body):
-    price: Decimal = Field(allow_inf_nan=False)
+    price: Decimal = Field(allow_inf_nan=False, ge=-(10**12), le=10**12)
 
 
 class CartItemIn(BaseModel):
@@ -30,7 +35,7 @@ class CartItemIn(BaseModel):
     name: str | None = Str255
     sku: str = Field(min_length=1, max_length=255)
     quantity: int = Field(ge=1, le=1_000_000)
-    price: Decimal = Field(default=Decimal("0"), allow_inf_nan=False, ge=-(10**12), le=10**12)
+    price: Decimal = Price
     category: str | None = Str255
     attributes: dict[str, Any] | None = None
     weight: float | None = None
