@@ -136,3 +136,29 @@ def idempotent(
         return wrapper
 
     return decorator
+
+
+def dry_or_idempotent(
+    render_error: Callable[[HttpRequest, DomainError], HttpResponse],
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """``idempotent``, except for a dry run (a ``query`` parameter whose ``dry`` is true): that one runs
+    in full, answers what the real request would, and is rolled back. Nothing it wrote stays (profile,
+    session, cart, return, last activity, audit rows), it leaves no idempotency record and replays none,
+    and what it queued ``on_commit`` never runs."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        remembered = idempotent(render_error)(view)
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not getattr(kwargs.get("query"), "dry", False):
+                return remembered(request, *args, **kwargs)
+            with transaction.atomic():
+                try:
+                    return view(request, *args, **kwargs)
+                finally:
+                    transaction.set_rollback(True)
+
+        return wrapper
+
+    return decorator
