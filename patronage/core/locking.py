@@ -5,6 +5,11 @@ Lock order (PostgreSQL ``SELECT ... FOR NO KEY UPDATE``), always in this sequenc
     customer profile -> customer session -> coupon / promo code -> loyalty ledger
 
 Taking locks in one order is what keeps two requests from deadlocking. Keep locked blocks small.
+
+Lock only the rows you mean. ``select_for_update()`` locks every row the query reads, so with
+``select_related(...)`` it also locks the joined rows (the environment of a mailing, a profile, an offer:
+every writer of that environment would queue behind it). Always say ``of=("self",)`` (``lock()`` does);
+a statement that means to lock two tables names both (``rows(...).lock_with``).
 SQLite ignores row locks; there, ``transaction_mode=IMMEDIATE`` serializes writers instead and the
 invariants are also held by unique/check constraints.
 """
@@ -22,7 +27,8 @@ M = TypeVar("M", bound=models.Model)
 
 
 def lock(queryset: models.QuerySet[M]) -> models.QuerySet[M]:
-    return queryset.select_for_update(no_key=True)
+    """``queryset``'s own rows locked ``FOR NO KEY UPDATE``; rows it joins (``select_related``) are read."""
+    return queryset.select_for_update(no_key=True, of=("self",))
 
 
 def get_or_create_locked(
