@@ -6,13 +6,14 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Query, Router
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from ninja.security import django_auth
 from pydantic import ValidationError
 
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
 from patronage.management.access import environment_named, require
+from patronage.management.pagination import LimitOffsetPagination
 from patronage.workspace.models import Environment
 
 from . import schemas

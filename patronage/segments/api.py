@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.text import slugify
 from ninja import Query, Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from ninja.security import django_auth
 
 from patronage.core import clock
@@ -21,6 +21,7 @@ from patronage.customers.exports import CustomerExport
 from patronage.customers.models import CustomerProfile
 from patronage.integration.presenters import json_response
 from patronage.management.access import environment_named, require
+from patronage.management.pagination import LimitOffsetPagination
 from patronage.management.schemas import ProfileOut
 
 from . import registry, schemas
