@@ -77,7 +77,7 @@ def _orders(
         )
         .annotate(day=TruncDate("closed_at"))
         .values("application_id", "day")
-        .annotate(n=Count("id"), sales=Sum(F("total") - F("returned_total")))
+        .annotate(n=Count("id"), amount=Sum(F("total") - F("returned_total")))
         .order_by()
     )
     for row in rows:
@@ -86,8 +86,8 @@ def _orders(
             continue
         currency = shops[row["application_id"]]
         day.orders += row["n"]
-        day.sales[currency] = day.sales.get(currency, Decimal(0)) + (row["sales"] or 0)
-        totals[currency] = totals.get(currency, Decimal(0)) + (row["sales"] or 0)
+        day.sales[currency] = day.sales.get(currency, Decimal(0)) + (row["amount"] or 0)
+        totals[currency] = totals.get(currency, Decimal(0)) + (row["amount"] or 0)
     return list(days.values()), totals
 
 

@@ -101,10 +101,11 @@ class OfferForm(EnvironmentChoiceMixin, forms.ModelForm):
         shops = self.fields.get("applications")
         if isinstance(shops, forms.ModelMultipleChoiceField):
             # Only the shops of the offer's environment are choices: a Live offer never lists a Sandbox shop.
+            every = Application.objects.select_related("environment").order_by("environment__slug", "name")
             if self.instance.pk:
-                shops.queryset = shops.queryset.filter(environment_id=self.instance.environment_id)
+                shops.queryset = every.filter(environment_id=self.instance.environment_id)
             elif self.is_bound:
-                shops.queryset = shops.queryset.filter(environment__slug=self.data.get("environment") or "")
+                shops.queryset = every.filter(environment__slug=self.data.get("environment") or "")
             else:
                 # Every shop is drawn, marked with its environment; the page shows those of the chosen one.
                 shops.label_from_instance = lambda obj: f"{obj.name} ({obj.environment.name})"  # type: ignore[method-assign]
