@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", management_api.urls),
     path("panel/<slug:shop>/", include("patronage.panel.urls")),
+    path("unsubscribe/", include("patronage.mailings.unsubscribe_views")),
     # Offer pictures. Public by nature (the panel shows them); a proxy may serve MEDIA_ROOT itself instead.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     path("", integration_api.urls),

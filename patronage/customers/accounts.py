@@ -33,6 +33,7 @@ from patronage.core.throttle import TooManyAttempts as TooManyAttempts  # what a
 from patronage.workspace.models import Application, Environment
 
 from .attributes import normalize_phone
+from .consent import ConsentActor, consent_record
 from .models import CustomerProfile
 from .services import activity_touch
 
@@ -258,7 +259,7 @@ def account_change_password(
 
 @transaction.atomic
 def account_update(
-    *, profile: CustomerProfile, name: str, phone: str, accepts_marketing: bool
+    *, profile: CustomerProfile, name: str, phone: str, accepts_marketing: bool, shop_name: str = ""
 ) -> CustomerProfile:
     """The customer edits their own name, phone (stored in E.164) and marketing consent.
 
@@ -280,9 +281,13 @@ def account_update(
             )
     errors.raise_if_any("Your details were not saved")
     profile = lock(CustomerProfile.objects.filter(pk=profile.pk)).get()
+    consent_before = profile.accepts_marketing
     profile.name = name
     profile.phone = phone
     profile.accepts_marketing = accepts_marketing
     activity_touch(profile)
     profile.save(update_fields=["name", "phone", "accepts_marketing", "last_activity"])
+    consent_record(
+        profile_id=profile.pk, old=consent_before, new=accepts_marketing, actor=ConsentActor.panel(shop_name)
+    )
     return profile

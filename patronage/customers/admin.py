@@ -34,6 +34,7 @@ from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
 from . import selectors
+from .consent import consent_history
 from .exports import export_chunks
 from .forms import (
     AssignGroupForm,
@@ -42,7 +43,7 @@ from .forms import (
     CustomerProfileForm,
     MonthDayRangeForm,
 )
-from .models import CustomerGroup, CustomerProfile
+from .models import ConsentChange, CustomerGroup, CustomerProfile
 from .services import (
     group_create,
     group_delete,
@@ -95,6 +96,21 @@ class DrawnProfileTab(TabularInline):
         formset = super().get_formset(request, obj, **kwargs)
         formset.tab_rows = self.tab_rows(obj) if obj is not None else []
         return formset
+
+
+class ConsentHistoryTab(DrawnProfileTab):
+    """Read-only: every change of the customer's marketing consent, newest first (customers.consent)."""
+
+    model = ConsentChange
+    verbose_name = "consent change"
+    verbose_name_plural = "Consent history"
+    template = "admin/customers/consent_history_tab.html"
+
+    def tab_rows(self, profile: CustomerProfile) -> Any:
+        return consent_history(profile)
+
+
+PROFILE_TABS.append(ConsentHistoryTab)
 
 
 def selected_environment(request: HttpRequest) -> Environment:
@@ -511,12 +527,13 @@ class CustomerProfileAdmin(ModelAdmin):
     def save_model(self, request: HttpRequest, obj: CustomerProfile, form: Any, change: bool) -> None:
         data = form.profile_input()
         if change:
-            saved = profile_update(profile=obj, data=data)
+            saved = profile_update(profile=obj, data=data, actor=request.user)
         else:
             saved = profile_create(
                 environment=form.cleaned_data["environment"],
                 integration_id=form.cleaned_data.get("integration_id") or "",
                 data=data,
+                actor=request.user,
             )
         for field in CustomerProfile._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))

@@ -63,7 +63,8 @@ from patronage.dataio.registry import Importer, ImportOutcome, ProblemSink, Prog
 from patronage.workspace.models import Environment
 
 from .attributes import BUILTIN, MAX_CUSTOM_ATTRIBUTES, normalize_phone
-from .models import CustomerGroup, CustomerProfile, birth_md_of
+from .consent import DETAIL_MAX, ConsentActor
+from .models import ConsentChange, CustomerGroup, CustomerProfile, birth_md_of
 
 # An export's read-only columns (see exports.py): accepted in a file and ignored.
 READ_ONLY_COLUMNS = ("orders", "total_sales", "currency", "created", "last_activity")
@@ -651,8 +652,29 @@ class _Staging:
         )
         return int(matched), int(new), int(bad)
 
-    def merge(self, header: Sequence[str], *, expected_updates: int) -> tuple[int, int]:
-        """Apply the good staged rows in one transaction; (created, updated)."""
+    def _consent_audit(self, actor: ConsentActor, db_now: Any) -> tuple[str, str, list[Any], list[Any]]:
+        """The two INSERTs of consent audit rows, set-based from the staging table: changes of existing
+        customers (run before the UPDATE, which they read the old value from) and new customers created
+        with consent (run after the INSERT). Only real changes; no query per row."""
+        m, audit = self.merged, connection.ops.quote_name(ConsentChange._meta.db_table)
+        true = "true" if self.postgres else "1"
+        columns = "profile_id, created, old_value, new_value, source, staff_user_id, detail"
+        params = [db_now, actor.source, actor.staff_user_id, actor.detail[:DETAIL_MAX]]
+        changed = f"""INSERT INTO {audit} ({columns})
+            SELECT p.id, %s, p.accepts_marketing, s.accepts_marketing, %s, %s, %s
+            FROM {self.profiles} p JOIN {m} s ON p.id = s.profile_id AND s.ok
+            WHERE s.accepts_marketing IS NOT NULL AND p.accepts_marketing <> s.accepts_marketing"""
+        created = f"""INSERT INTO {audit} ({columns})
+            SELECT p.id, %s, NULL, {true}, %s, %s, %s
+            FROM {m} s JOIN {self.profiles} p ON p.environment_id = %s AND p.integration_id = s.target_iid
+            WHERE s.ok AND s.profile_id IS NULL AND s.accepts_marketing = {true}"""
+        return changed, created, params, [*params, self.environment.pk]
+
+    def merge(
+        self, header: Sequence[str], *, expected_updates: int, actor: ConsentActor | None = None
+    ) -> tuple[int, int]:
+        """Apply the good staged rows in one transaction; (created, updated). Consent changes leave their
+        audit rows in the same transaction."""
         m, env = self.merged, self.environment.pk
         now = clock.now()
         profile = CustomerProfile._meta
@@ -709,6 +731,9 @@ class _Staging:
             f"INSERT INTO {self.profiles} ({', '.join(columns)}) SELECT {', '.join(values)} "
             f"FROM {m} s WHERE s.ok AND s.profile_id IS NULL ORDER BY s.line"
         )
+        consent_changed, consent_created, changed_params, created_params = self._consent_audit(
+            actor or ConsentActor.import_job(None), db_now
+        )
         try:
             with transaction.atomic():
                 if self.postgres:
@@ -717,6 +742,8 @@ class _Staging:
                         f"""SELECT COUNT(*) FROM (SELECT p.id FROM {self.profiles} p JOIN {m} s
                             ON s.profile_id = p.id AND s.ok ORDER BY p.id FOR NO KEY UPDATE OF p) locked"""
                     )
+                if "accepts_marketing" in present:
+                    self.execute(consent_changed, changed_params)
                 updated = self.execute(update, params)
                 if updated != expected_updates:
                     raise Conflict(
@@ -724,6 +751,8 @@ class _Staging:
                         "import ran. Nothing was imported; upload the file again."
                     )
                 created = self.execute(insert, insert_params)
+                if created and "accepts_marketing" in present:
+                    self.execute(consent_created, created_params)
         except IntegrityError as exc:
             raise Conflict(
                 "Another change added a customer with one of these emails or integration IDs while the "
@@ -784,7 +813,10 @@ def import_customers(
     skip_bad_rows: bool,
     progress: Progress,
     problems: ProblemSink,
+    job: Any = None,
 ) -> ImportOutcome:
+    """``job``: the import job running the file (dataio passes it, see ``Importer.takes_job``); the consent
+    audit names its file and the staff user who started it."""
     counter = CountingReader(source)
     reader = CsvReader(io.BufferedReader(counter, buffer_size=256 * 1024))
     header = check_customer_header(reader.header)
@@ -823,7 +855,9 @@ def import_customers(
         if outcome.bad_rows and not skip_bad_rows:
             return outcome
         progress(phase="Saving", rows=outcome.total_rows, fraction=0.95)
-        outcome.created, outcome.updated = staging.merge(header, expected_updates=matched)
+        outcome.created, outcome.updated = staging.merge(
+            header, expected_updates=matched, actor=ConsentActor.import_job(job)
+        )
         outcome.skipped = outcome.bad_rows
         outcome.applied = True
         return outcome
@@ -852,4 +886,5 @@ IMPORTER = Importer(
         "or create one; an empty password keeps the current one."
     ),
     permissions=("customers.add_customerprofile", "customers.change_customerprofile"),
+    takes_job=True,
 )

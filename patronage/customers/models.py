@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.db.models.functions import Lower
@@ -104,3 +105,44 @@ class CustomerProfile(models.Model):
 
     def check_password(self, raw_password: str) -> bool:
         return bool(self.password) and check_password(raw_password, self.password)
+
+
+class ConsentChange(models.Model):
+    """One change of a customer's marketing consent: when, from what to what, and through what.
+
+    What a business shows a regulator. Written in the same transaction as the change itself, by every path
+    that changes consent (see ``customers.consent``); only real changes are recorded, and a customer created
+    with consent gets one row with no old value ("granted at creation").
+    """
+
+    class Source(models.TextChoices):
+        BACK_OFFICE = "back_office", "Back office"
+        PANEL = "panel", "Customer panel"
+        IMPORT = "import", "CSV import"
+        API = "api", "Integration API"
+        LINK = "unsubscribe_link", "Unsubscribe link"
+
+    # No index of its own: the (profile, created) index starts with it.
+    profile = models.ForeignKey(
+        CustomerProfile, on_delete=models.CASCADE, related_name="consent_changes", db_index=False
+    )
+    created = models.DateTimeField(default=clock.now)
+    old_value = models.BooleanField(
+        null=True, blank=True, help_text="Empty: set when the customer was created"
+    )
+    new_value = models.BooleanField()
+    source = models.CharField(max_length=20, choices=Source.choices)
+    # The staff user who made the change (back office, an import they started).
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Which one: the staff user's name (kept if the user goes), the file and import job, the API key's name
+    # and prefix (never the key), the shop of the panel, the mailing of the link.
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["profile", "created"], name="consent_change_profile_created")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id}: {self.old_value} -> {self.new_value} ({self.source})"

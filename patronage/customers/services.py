@@ -21,6 +21,7 @@ from patronage.core.naming import checked_name, save_named
 from patronage.workspace.models import Environment
 
 from .attributes import BUILTIN, MAX_CUSTOM_ATTRIBUTES, apply_changes, normalize_phone, parse_attributes
+from .consent import ConsentActor, consent_record, consent_record_many
 from .models import CustomerGroup, CustomerProfile
 
 MAX_INTEGRATION_ID = 1000  # as Talon.One
@@ -144,21 +145,35 @@ def profile_save(profile: CustomerProfile, *, email_pointer: str) -> None:
 
 @transaction.atomic
 def profile_upsert(
-    *, environment: Environment, integration_id: str, attributes: dict[str, Any]
+    *,
+    environment: Environment,
+    integration_id: str,
+    attributes: dict[str, Any],
+    consent_by: ConsentActor | None = None,
 ) -> tuple[CustomerProfile, bool]:
     errors = ErrorCollector()
     validate_integration_id(integration_id, pointer="/integrationId", errors=errors)
     errors.raise_if_any()
     profile, created = profile_lock_or_create(environment=environment, integration_id=integration_id)
+    consent_before = None if created else profile.accepts_marketing
     profile_apply_attributes(profile, attributes, pointer="/attributes", errors=errors)
     errors.raise_if_any()
     profile_save(profile, email_pointer="/attributes/Email")
+    consent_record(
+        profile_id=profile.pk,
+        old=consent_before,
+        new=profile.accepts_marketing,
+        actor=consent_by or ConsentActor.api_key(None),
+    )
     return profile, created
 
 
 @transaction.atomic
 def profiles_bulk_upsert(
-    *, environment: Environment, items: list[tuple[str, dict[str, Any]]]
+    *,
+    environment: Environment,
+    items: list[tuple[str, dict[str, Any]]],
+    consent_by: ConsentActor | None = None,
 ) -> list[CustomerProfile]:
     """Upsert up to 1000 profiles all-or-nothing: any invalid item rejects the whole call.
 
@@ -189,6 +204,9 @@ def profiles_bulk_upsert(
         for i in sorted(seen)
         if i not in existing
     ]
+    # Consent before the call; None for customers this call creates (a rival creating one meanwhile
+    # counts as created here too: it started without consent either way).
+    consent_before: dict[str, bool | None] = {i: p.accepts_marketing for i, p in existing.items()}
     CustomerProfile.objects.bulk_create(missing, ignore_conflicts=True)
     if missing:
         existing = {
@@ -231,6 +249,11 @@ def profiles_bulk_upsert(
             )
     except IntegrityError as exc:
         raise ValidationFailed("An email in this request is already used by another customer") from exc
+    consent_record_many(
+        changes=[(p.pk, consent_before.get(p.integration_id), p.accepts_marketing) for p in profiles],
+        actor=consent_by or ConsentActor.api_key(None),
+        now=now,
+    )
     return profiles
 
 
@@ -345,7 +368,7 @@ def _save_checked(profile: CustomerProfile, **kwargs: Any) -> None:
 
 @transaction.atomic
 def profile_create(
-    *, environment: Environment, data: ProfileInput, integration_id: str = ""
+    *, environment: Environment, data: ProfileInput, integration_id: str = "", actor: Any = None
 ) -> CustomerProfile:
     """A customer added by hand; without an integration ID one is made up (shops use their own IDs)."""
     integration_id = integration_id.strip() or f"manual-{secrets.token_hex(6)}"
@@ -356,16 +379,20 @@ def profile_create(
     )
     _apply_input(profile, data)
     _save_checked(profile)
+    consent_record(
+        profile_id=profile.pk, old=None, new=profile.accepts_marketing, actor=ConsentActor.staff(actor)
+    )
     return profile
 
 
 @transaction.atomic
-def profile_update(*, profile: CustomerProfile, data: ProfileInput) -> CustomerProfile:
+def profile_update(*, profile: CustomerProfile, data: ProfileInput, actor: Any = None) -> CustomerProfile:
     """Staff edits of a customer's own fields; the counters and the panel password are not theirs to set."""
     locked = lock(CustomerProfile.objects.filter(pk=profile.pk)).select_related("environment").first()
     if locked is None:
         raise NotFound(f"Customer profile {profile.integration_id} not found")
     data = profile_check(environment=locked.environment, data=data, pk=locked.pk)
+    consent_before = locked.accepts_marketing
     _apply_input(locked, data)
     _save_checked(
         locked,
@@ -379,6 +406,12 @@ def profile_update(*, profile: CustomerProfile, data: ProfileInput) -> CustomerP
             "accepts_marketing",
             "attributes",
         ],
+    )
+    consent_record(
+        profile_id=locked.pk,
+        old=consent_before,
+        new=locked.accepts_marketing,
+        actor=ConsentActor.staff(actor),
     )
     return locked
 

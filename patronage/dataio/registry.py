@@ -88,6 +88,8 @@ class Importer:
     options: tuple[ImportOption, ...] = ()
     # The counts the job page shows, of ImportOutcome's created / updated / unchanged / skipped.
     counts: tuple[str, ...] = ("created", "updated", "skipped")
+    # Given ``job=`` (the ImportJob) too, e.g. to name its file and user in an audit.
+    takes_job: bool = False
 
     def option(self, name: str) -> ImportOption:
         for option in self.options:

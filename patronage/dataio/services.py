@@ -273,6 +273,8 @@ def import_job_run(
     outcome = ImportOutcome()
     # Only kinds that declare options are given them: the others keep their plain signature.
     extra: dict[str, Any] = {"options": dict(job.options or {})} if importer.options else {}
+    if importer.takes_job:
+        extra["job"] = job
     try:
         outcome = importer.run(
             source=source if source is not None else open_upload(job),

@@ -13,13 +13,14 @@ from patronage.customer_sessions.services import (
     session_return_items,
     session_update,
 )
+from patronage.customers.consent import ConsentActor
 from patronage.customers.services import profile_upsert, profiles_bulk_upsert
 from patronage.workspace.models import ApiKey
 
 from . import presenters, schemas
 from .auth import IntegrationApiKey
 from .errors import domain_error_response, install
-from .idempotency import idempotent
+from .idempotency import dry_or_idempotent
 
 api = NinjaAPI(
     title="Patronage Integration API",
@@ -34,7 +35,7 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 install(api, missing_auth="Missing credentials: send the header 'Authorization: ApiKey-v1 <key>'")
-mutating = idempotent(domain_error_response)
+mutating = dry_or_idempotent(domain_error_response)
 
 ERRORS = {
     400: schemas.ErrorResponseWithStatus,
@@ -201,7 +202,10 @@ def update_customer_profile(
 ) -> HttpResponse:
     environment = _key(request).application.environment
     profile, _ = profile_upsert(
-        environment=environment, integration_id=integrationId, attributes=body.attributes or {}
+        environment=environment,
+        integration_id=integrationId,
+        attributes=body.attributes or {},
+        consent_by=ConsentActor.api_key(_key(request)),
     )
     return presenters.json_response(
         {
@@ -225,6 +229,7 @@ def update_customer_profiles(
     profiles = profiles_bulk_upsert(
         environment=environment,
         items=[(item.integrationId, item.attributes or {}) for item in body.customerProfiles],
+        consent_by=ConsentActor.api_key(_key(request)),
     )
     if query.silent != "no":
         return presenters.json_response(None, status=204)

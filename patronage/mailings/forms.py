@@ -34,7 +34,9 @@ DEFAULT_LIST_MAX_BYTES = 50 * 1024 * 1024
 MACROS_HELP = (
     "A template: {{ client.name }} and the other client fields (" + ", ".join(CLIENT_FIELDS) + "); "
     "{{ client.promocode('Group name') }} issues the next code of a group of promo codes, "
-    "{{ client.last_promocode('Group name') }} repeats the customer's last code from it."
+    "{{ client.last_promocode('Group name') }} repeats the customer's last code from it. "
+    "{{ unsubscribe_url }} is the recipient's unsubscribe link; a body without it gets a standard "
+    "unsubscribe footer appended."
 )
 
 

@@ -14,7 +14,7 @@ from patronage.promocodes.models import PromoCodeGroup
 from patronage.promocodes.selectors import active_counts, groups_by_name
 from patronage.segments.selectors import segment_q
 
-from . import clients, templating
+from . import clients, templating, unsubscribe
 from .models import Mailing, MailingDelivery, MailingListEmail
 
 Status = MailingDelivery.Status
@@ -169,7 +169,9 @@ def delivery_message(delivery: MailingDelivery) -> tuple[str, str, str] | None:
     (client,) = clients.prepared_clients(
         mailing_id=delivery.mailing_id, prepared=[(delivery.profile_id, delivery.client)]
     )
+    client.unsubscribe_url = unsubscribe.mailing_url(delivery.mailing, delivery.profile_id or 0)
     try:
-        return templating.message(templating.renderer(delivery.mailing.templates)(client))
+        subject, html, text = templating.message(templating.renderer(delivery.mailing.templates)(client))
     except templating.RenderFailed:
         return None
+    return (subject, *unsubscribe.with_footer(html, text, client.unsubscribe_url))

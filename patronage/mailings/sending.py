@@ -25,9 +25,11 @@ office's Resume button start a new sender then.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
+import re
 import smtplib
 import threading
 import uuid
@@ -38,6 +40,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import sanitize_address
 from django.db import connection, transaction
 
 from patronage.core import clock
@@ -53,7 +57,7 @@ from patronage.promocodes.services import (
     promo_codes_unissue,
 )
 
-from . import clients, templating
+from . import clients, templating, unsubscribe
 from .models import Mailing, MailingDelivery
 from .services import CUSTOMER_GONE
 
@@ -67,6 +71,8 @@ INTERRUPTED = (
     "Interrupted while being handed to the SMTP server; not sent again so that nobody gets two copies "
     "(it may have arrived)"
 )
+# A failure before the message's content went to the SMTP server: nothing can have arrived.
+NOT_HANDED_OVER = "Not sent: nothing was handed to the SMTP server"
 OUT_OF_CODES = "Group “{group}” ran out of active codes"
 BUSY = "Another sender is working on this mailing"
 CONSENT_WITHDRAWN = "No marketing consent (withdrawn after the send started)"
@@ -291,6 +297,7 @@ def _prepare_batch(mailing: Mailing, plan: _Plan) -> tuple[int, int]:
                 unissue.extend(code.code_id for code in codes.values())
                 continue
             client = clients.client_from_snapshot(snapshot)
+            client.unsubscribe_url = _unsubscribe_url(mailing, profile_id)
             client.codes = {name: code.code for name, code in codes.items()}
             client.last_codes = {
                 name: found[profile_id] for name, found in last.items() if profile_id in found
@@ -390,9 +397,15 @@ class _Preparer:
                     self.progress("prepare", ready + skipped)
 
 
+def _unsubscribe_url(mailing: Mailing, profile_id: int) -> str:
+    return unsubscribe.mailing_url(mailing, profile_id)
+
+
 # --- delivering ---------------------------------------------------------------------------------------
-def _message(mailing: Mailing, subject: str, html: str, text: str, to: str) -> EmailMultiAlternatives:
-    headers = {"X-Patronage-Mailing": str(mailing.pk)}
+def _message(
+    mailing: Mailing, subject: str, html: str, text: str, to: str, unsubscribe_url: str
+) -> EmailMultiAlternatives:
+    headers = {"X-Patronage-Mailing": str(mailing.pk), **unsubscribe.headers(unsubscribe_url)}
     if text:
         message = EmailMultiAlternatives(subject, text, mailing.sender, [to], headers=headers)
         if html:
@@ -401,6 +414,88 @@ def _message(mailing: Mailing, subject: str, html: str, text: str, to: str) -> E
         message = EmailMultiAlternatives(subject, html, mailing.sender, [to], headers=headers)
         message.content_subtype = "html"
     return message
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    """A message as it goes over the wire."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+
+def _envelope(message: EmailMultiAlternatives) -> _Envelope:
+    """Build the message before its SMTP conversation (as Django's SMTP backend would): an address or a
+    header that cannot be sent (a line break in the sender) fails here, before anything is handed over."""
+    encoding = message.encoding or settings.DEFAULT_CHARSET
+    return _Envelope(
+        sanitize_address(message.from_email, encoding),
+        [sanitize_address(address, encoding) for address in message.recipients()],
+        message.message().as_bytes(linesep="\r\n"),
+    )
+
+
+class _NotHandedOver(Exception):
+    """The SMTP conversation failed before the message's content went out: nothing can have arrived."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """End a refused transaction (``RSET``), or the connection when the server is closing it (421)."""
+    if code == 421:
+        smtp.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def _smtp_hand_over(smtp: smtplib.SMTP, envelope: _Envelope) -> None:
+    """``smtplib.SMTP.sendmail`` step by step, so that a failure tells whether the content went out: until
+    the server answers ``DATA`` with 354 nothing can arrive (``_NotHandedOver``). Refusals raise smtplib's
+    own exceptions, as ``sendmail`` does."""
+    try:
+        smtp.ehlo_or_helo_if_needed()
+        options = [f"size={len(envelope.data)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+        code, reply = smtp.mail(envelope.sender, options)
+        if code != 250:
+            _abandon(smtp, code)
+            raise smtplib.SMTPSenderRefused(code, reply, envelope.sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in envelope.recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+            if code == 421:
+                smtp.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(envelope.recipients):
+            _abandon(smtp, code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            _abandon(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError):
+        raise
+    except OSError as exc:  # a lost connection (smtplib's errors are OSErrors too)
+        raise _NotHandedOver(exc) from exc
+    # From here on the content is on its way: a failure may mean it arrived.
+    data = _LEADING_DOT.sub(b"..", envelope.data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    smtp.send(data + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _smtp_reason(error: Exception) -> str:
@@ -449,12 +544,21 @@ class _Lane:
                 except templating.RenderFailed as exc:
                     # Rendering is deterministic, so this needs the mailing's templates changed under a
                     # running send; the recipient gets nothing rather than a message unlike the prepared one.
-                    self._unrenderable(delivery_id, f"Template error for this customer: {exc.problem}")
+                    self._unsendable(
+                        delivery_id, f"Template error for this customer: {exc.problem}. {NOT_HANDED_OVER}"
+                    )
+                    continue
+                url = client.unsubscribe_url
+                html, text = unsubscribe.with_footer(html, text, url)
+                message = _message(deliverer.mailing, subject, html, text, email, url)
+                try:
+                    envelope = _envelope(message)
+                except (ValueError, TypeError, LookupError) as exc:  # BadHeaderError is a ValueError
+                    self._unsendable(delivery_id, f"{NOT_HANDED_OVER}: the message cannot be sent ({exc})")
                     continue
                 if not self._claim(delivery_id, subject, html, text):
                     continue  # another sender got it
-                message = _message(deliverer.mailing, subject, html, text, email)
-                if not self._send_one(delivery_id, message):
+                if not self._send_one(delivery_id, message, envelope):
                     return
         finally:
             self._write_outcome()
@@ -466,7 +570,7 @@ class _Lane:
             claimed = [Status.SENDING, subject, html, text, delivery_id, Status.READY]
             return bool(_execute(self.claim_sql, claimed))
 
-    def _unrenderable(self, delivery_id: int, why: str) -> None:
+    def _unsendable(self, delivery_id: int, why: str) -> None:
         with transaction.atomic():
             self._write_outcome()
             if _execute(self.fail_sql, [Status.FAILED, why, delivery_id, Status.READY]):
@@ -477,11 +581,23 @@ class _Lane:
             _execute(self.finish_sql, self.outcome_row)
             self.outcome_row = None
 
-    def _send_one(self, delivery_id: int, message: EmailMultiAlternatives) -> bool:
+    def _hand_over(self, message: EmailMultiAlternatives, envelope: _Envelope) -> None:
+        if not isinstance(self.backend, SmtpBackend):
+            # Another backend (a file, the console, memory) hands over or fails as a whole.
+            self.backend.send_messages([message])
+            return
+        if self.backend.connection is None:
+            raise _NotHandedOver(smtplib.SMTPServerDisconnected("not connected to the SMTP server"))
+        _smtp_hand_over(self.backend.connection, envelope)
+
+    def _send_one(self, delivery_id: int, message: EmailMultiAlternatives, envelope: _Envelope) -> bool:
         """Hand one message over; False when the SMTP server is gone and the lane must stop."""
         status, reason, keep_going = Status.SENT, "", True
         try:
-            self.backend.send_messages([message])
+            self._hand_over(message, envelope)
+        except _NotHandedOver as exc:
+            status, reason = Status.FAILED, f"{NOT_HANDED_OVER}: {_smtp_reason(exc.error)}"
+            keep_going = self._reconnect()
         except smtplib.SMTPServerDisconnected as exc:
             status, reason = Status.FAILED, f"{INTERRUPTED}: {_smtp_reason(exc)}"
             keep_going = self._reconnect()
@@ -559,6 +675,9 @@ class _Deliverer:
             mailing_id=self.mailing.pk,
             prepared=[(profile_id, snapshot) for _, _, profile_id, snapshot in page],
         )
+        for row, client in zip(page, prepared, strict=True):
+            if row[2] is not None:
+                client.unsubscribe_url = _unsubscribe_url(self.mailing, row[2])
         return [(row[0], row[1], client) for row, client in zip(page, prepared, strict=True)]
 
     def _pages(self, first: list[_Ready]) -> Iterator[_Ready]:

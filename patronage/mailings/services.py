@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION
@@ -29,7 +28,7 @@ from patronage.promocodes.selectors import groups_by_name, last_issued_codes
 from patronage.segments.models import Segment
 from patronage.workspace.models import Environment
 
-from . import clients, selectors, templating
+from . import addresses, clients, selectors, templating, unsubscribe
 from .models import Mailing, MailingDelivery, MailingListEmail
 
 Status = MailingDelivery.Status
@@ -108,13 +107,8 @@ def mailing_check(environment: Environment, data: MailingInput) -> None:
     problems = ErrorCollector()
     if not data.name.strip():
         problems.add("A mailing needs a name", pointer="name")
-    _, address = parseaddr(data.sender)
-    try:
-        validate_email(address)
-    except DjangoValidationError:
-        problems.add(
-            f"{data.sender!r} is not a sender address like “Shop <news@shop.example>”", pointer="sender"
-        )
+    if (sender_problem := addresses.sender_problem(data.sender)) is not None:
+        problems.add(sender_problem, pointer="sender")
     if not data.subject.strip():
         problems.add("A mailing needs a subject", pointer="subject")
     if not data.html_body.strip() and not data.text_body.strip():
@@ -207,6 +201,7 @@ def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
         raise ValidationFailed(str(analysis.problems[0]))
     groups = groups_by_name(mailing.environment)
     client = clients.client_from_snapshot(clients.profile_snapshots([profile.pk])[profile.pk])
+    client.unsubscribe_url = unsubscribe.preview_url()
     notes = []
     next_codes = {}
     for name in analysis.groups(templating.INITIAL):
@@ -238,8 +233,11 @@ def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
         raise ValidationFailed(str(exc.problem)) from exc
     if next_codes:
         notes.append("Codes shown are the groups' next active codes; the preview does not issue them")
+    html, text = unsubscribe.with_footer(
+        rendered.get("html_body", ""), rendered.get("text_body", ""), client.unsubscribe_url
+    )
     return Preview(
-        rendered.get("subject", ""), rendered.get("html_body", ""), rendered.get("text_body", ""), notes
+        rendered.get("subject", ""), html, text, notes
     )
 
 

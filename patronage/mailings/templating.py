@@ -43,6 +43,8 @@ CLIENT_FIELDS = (
     "attributes",
 )
 INITIAL, REPEAT = "promocode", "last_promocode"
+# The one variable besides ``client``: the recipient's own unsubscribe link.
+UNSUBSCRIBE_URL = "unsubscribe_url"
 MACROS = (INITIAL, REPEAT)
 
 PARTS = {"subject": "Subject", "html_body": "HTML body", "text_body": "Text body"}
@@ -56,7 +58,7 @@ class Client:
     ``used_repeat`` so that only codes a message really shows are issued.
     """
 
-    __slots__ = (*CLIENT_FIELDS, "codes", "last_codes", "used_initial", "used_repeat")
+    __slots__ = (*CLIENT_FIELDS, "codes", "last_codes", "used_initial", "used_repeat", "unsubscribe_url")
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class Client:
         attributes: Mapping[str, Any] | None = None,
         codes: Mapping[str, str] | None = None,
         last_codes: Mapping[str, str] | None = None,
+        unsubscribe_url: str = "",
     ) -> None:
         self.integration_id = integration_id
         self.name = name
@@ -92,6 +95,8 @@ class Client:
         self.last_codes = last_codes or {}
         self.used_initial: set[str] = set()
         self.used_repeat: set[str] = set()
+        # The template variable {{ unsubscribe_url }} (not a field of ``client``): see mailings.unsubscribe.
+        self.unsubscribe_url = unsubscribe_url
 
     def __repr__(self) -> str:
         return f"client {self.integration_id}"
@@ -296,13 +301,13 @@ def _walk(part: str, source: str, tree: nodes.Template, analysis: Analysis) -> N
     def problem(line: int | None, message: str, *needles: str) -> None:
         analysis.problems.append(TemplateProblem(part, line, _column(source, line, *needles), message))
 
-    undeclared = find_undeclared_variables(tree) - {"client"}
+    undeclared = find_undeclared_variables(tree) - {"client", UNSUBSCRIBE_URL}
     # Jinja declares ``self`` (the template's blocks) itself; a mailing has no use for it.
     if any(node.name == "self" and node.ctx == "load" for node in tree.find_all(nodes.Name)):
         undeclared.add("self")
     for name in sorted(undeclared):
         first = next(node for node in tree.find_all(nodes.Name) if node.name == name)
-        message = f"unknown variable {name!r}; templates see only 'client'"
+        message = f"unknown variable {name!r}; templates see only 'client' and '{UNSUBSCRIBE_URL}'"
         problem(first.lineno, message, rf"(?<![\w.]){re.escape(name)}(?!\w)")
     # A macro the analysis does not see called gets no code reserved in a send and prints nothing.
     called = {id(call.node) for call in tree.find_all(nodes.Call)}
@@ -469,7 +474,7 @@ def _template_line(part: CompiledPart, error: BaseException) -> int | None:
 
 def render(part: CompiledPart, client: Client) -> str:
     try:
-        output = part.template.render(client=client)
+        output = part.template.render(client=client, unsubscribe_url=client.unsubscribe_url)
     except SecurityError as exc:
         line = _template_line(part, exc)
         raise RenderFailed(TemplateProblem(part.part, line, None, f"not allowed: {exc}")) from exc

@@ -243,6 +243,7 @@ def account(request: HttpRequest, shop: Application, customer: CustomerProfile) 
                 name=form.cleaned_data["name"],
                 phone=form.cleaned_data["phone"],
                 accepts_marketing=form.cleaned_data["accepts_marketing"],
+                shop_name=shop.name,
             )
         except ValidationFailed as error:
             add_domain_errors(form, error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from patronage.customers.models import CustomerGroup, CustomerProfile
@@ -66,3 +67,13 @@ def make_mailing(
             email_list=("list.csv", email_list) if email_list is not None else None,
         ),
     )
+
+
+_TEXT_FOOTER = re.compile(r"\r?\n\r?\n-- \r?\nYou receive this email because you agreed.*\Z", re.DOTALL)
+_HTML_FOOTER = re.compile(r'<p style="[^"]*">You receive this email because you agreed.*?</p>', re.DOTALL)
+
+
+def without_footer(body: str) -> str:
+    """A received body without the standard unsubscribe footer (mailings.unsubscribe.with_footer), for tests
+    of what the template made."""
+    return _HTML_FOOTER.sub("", _TEXT_FOOTER.sub("", body))

@@ -1,7 +1,7 @@
 """A sender that dies mid-send is taken over once its lease runs out, and nobody gets a second copy or a
 second code.
 
-The crash is simulated where a real one would strike: in Django's SMTP backend right after the server
+The crash is simulated where a real one would strike: in the sender's SMTP hand-over right after the server
 accepted a message (before the sender could record it), and inside the transaction preparing a batch;
 on PostgreSQL, a real sender process is SIGKILLed while the SMTP server receives a message.
 """
@@ -14,14 +14,12 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.mail import EmailMessage
-from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 
 from patronage.core import clock
@@ -30,7 +28,7 @@ from patronage.mailings.models import Mailing, MailingDelivery
 from patronage.mailings.services import mailing_start
 from patronage.promocodes.models import IssueKind, PromoCode, PromoCodeGroup, PromoCodeIssue
 from patronage.promocodes.selectors import active_counts
-from patronage.testing.mailings import make_customers, make_mailing
+from patronage.testing.mailings import make_customers, make_mailing, without_footer
 from patronage.testing.promocodes import make_group
 from patronage.testing.smtp import ReceivedMail, SmtpServer
 from patronage.workspace.models import Environment
@@ -45,19 +43,22 @@ class ProcessDied(BaseException):
     """The sender's process dying: no ``except Exception`` of ours gets to handle it."""
 
 
-class DyingBackend(SmtpBackend):
-    """Django's SMTP backend, whose process dies right after the server accepted the ``die_after``-th
+HAND_OVER = sending._smtp_hand_over
+
+
+class DyingBackend:
+    """The sender's SMTP hand-over, whose process dies right after the server accepted the ``die_after``-th
     message: the one moment a sender cannot know whether its message went out."""
 
     die_after = 0
     handed = 0
 
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        sent = super().send_messages(email_messages)
-        DyingBackend.handed += len(email_messages)
+    @staticmethod
+    def hand_over(smtp: Any, envelope: Any) -> None:
+        HAND_OVER(smtp, envelope)
+        DyingBackend.handed += 1
         if DyingBackend.handed >= DyingBackend.die_after:
             raise ProcessDied
-        return sent
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def live(db: None) -> Environment:
 @pytest.fixture
 def dying_backend(settings: Any, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(DyingBackend, "handed", 0)
-    settings.EMAIL_BACKEND = f"{__name__}.DyingBackend"
+    monkeypatch.setattr(sending, "_smtp_hand_over", DyingBackend.hand_over)
     yield
 
 
@@ -104,7 +105,7 @@ def assert_everyone_got_one_message_and_one_code(
     }
     code_of = dict(issues.values_list("profile__email", "code"))
     assert len(set(code_of.values())) == recipients
-    assert {mail.rcpt_tos[0]: mail.text.strip() for mail in smtp_server.messages} == {
+    assert {mail.rcpt_tos[0]: without_footer(mail.text).strip() for mail in smtp_server.messages} == {
         email: f"Your code: {code}" for email, code in code_of.items()
     }
     assert PromoCode.objects.filter(group=group, issued_at__isnull=False).count() == recipients
@@ -128,8 +129,8 @@ def test_a_sender_dying_after_handing_over_a_message_is_taken_over_without_a_sec
     # then: two messages recorded as sent, the third in flight, the rest prepared and waiting
     assert len(smtp_server.messages) == 3
     assert by_status(mailing) == {Status.SENT: 2, Status.SENDING: 1, Status.READY: 3}
-    # when: a worker (with a sound backend) resumes stalled mailings after the lease has run out
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    # when: a worker (a sound process) resumes stalled mailings after the lease has run out
+    monkeypatch.setattr(sending, "_smtp_hand_over", HAND_OVER)
     with after_the_lease():
         assert sending.resume_stalled() == [mailing.pk]
     # then: the message in flight is failed as interrupted and was not sent again; the others went out
@@ -181,20 +182,20 @@ def test_a_sender_dying_while_preparing_keeps_nothing_of_that_batch(
     assert_everyone_got_one_message_and_one_code(mailing, group, smtp_server)
 
 
-class StallingBackend(SmtpBackend):
-    """Django's SMTP backend, stuck on its first message for longer than the lease: meanwhile a worker
+class StallingBackend:
+    """The sender's SMTP hand-over, stuck on its first message for longer than the lease: meanwhile a worker
     (here: run from inside the stall, with the clock past the lease) takes the mailing over."""
 
     stalled = False
     successor: list[int] = []  # what the worker's sweep resumed
 
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        sent = super().send_messages(email_messages)
+    @staticmethod
+    def hand_over(smtp: Any, envelope: Any) -> None:
+        HAND_OVER(smtp, envelope)
         if not StallingBackend.stalled:
             StallingBackend.stalled = True
             with after_the_lease():
                 StallingBackend.successor = sending.resume_stalled()
-        return sent
 
 
 def test_a_sender_whose_lease_lapsed_mid_send_never_sends_what_its_successor_sent(
@@ -204,7 +205,7 @@ def test_a_sender_whose_lease_lapsed_mid_send_never_sends_what_its_successor_sen
     mailing, group = autumn_mailing(live)
     monkeypatch.setattr(StallingBackend, "stalled", False)
     monkeypatch.setattr(StallingBackend, "successor", [])
-    settings.EMAIL_BACKEND = f"{__name__}.StallingBackend"
+    monkeypatch.setattr(sending, "_smtp_hand_over", StallingBackend.hand_over)
     # when: the stuck sender comes back and goes on through the deliveries it had listed
     sending.mailing_send_run(mailing_id=mailing.pk)
     # then: the successor sent the rest; the first sender sent nothing of it a second time

@@ -58,7 +58,7 @@ def test_staff_write_a_mailing_fix_a_template_error_and_preview_it(
 
     # Saved: the preview of the first consenting customer, with the group's next code, issuing nothing.
     expect(page.locator("#preview-subject")).to_have_text("Customer, your autumn code")
-    expect(page.locator("#preview-text")).to_have_text("Code: AUT-1")
+    expect(page.locator("#preview-text")).to_contain_text("Code: AUT-1")
     frame = page.frame_locator("#preview-html")
     expect(frame.locator("h1")).to_have_text("Hello Customer")
     expect(frame.locator("b")).to_have_text("AUT-1")

@@ -242,7 +242,7 @@ def test_an_unknown_variable_is_reported_where_it_is_written(
     problem = only_problem({"text_body": source})
     # then
     assert (problem.part, problem.line, problem.column) == ("text_body", line, column)
-    assert problem.message == f"unknown variable {name!r}; templates see only 'client'"
+    assert problem.message == f"unknown variable {name!r}; templates see only 'client' and 'unsubscribe_url'"
 
 
 @pytest.mark.parametrize(
@@ -364,7 +364,8 @@ def test_each_problem_names_its_part_and_reads_as_a_sentence() -> None:
     assert [str(problem) for problem in found] == [
         "HTML body, line 3, column 15: unknown field client.nickname; "
         f"a client has {', '.join(CLIENT_FIELDS)}",
-        "Text body, line 2, column 4: unknown variable 'request'; templates see only 'client'",
+        "Text body, line 2, column 4: unknown variable 'request'; "
+        "templates see only 'client' and 'unsubscribe_url'",
     ]
 
 
