@@ -1,6 +1,6 @@
 """Money is Decimal end to end; floats only exist at the JSON edge."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.0001")
@@ -85,3 +85,17 @@ def shared_currency(currencies: Iterable[str]) -> str | None:
     """The one currency of these (e.g. an environment's shops), or None when they differ or are none."""
     distinct = {c.upper() for c in currencies if c}
     return distinct.pop() if len(distinct) == 1 else None
+
+
+def format_total(amount: Decimal | int | None, currencies: Sequence[str]) -> str:
+    """An amount summed over shops of these currencies (e.g. a customer's total sales in an environment).
+
+    One currency (or shops that share one): ``EUR 154.55``. Several: the plain sum with two decimals and
+    the currencies it mixes, ``154.55 (EUR + USD shops)``: a user reads that it is not one currency's
+    amount rather than a wrong one. No shop: the amount alone.
+    """
+    currency = shared_currency(currencies)
+    distinct = sorted({c.upper() for c in currencies if c})
+    if currency or len(distinct) < 2 or amount is None:
+        return format_money(amount, currency)
+    return f"{format_money(amount, None)} ({' + '.join(distinct)} shops)"

@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters, InlineModelAdmin
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, QuerySet
@@ -22,6 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict, 
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.forms import DropdownForm, HorizontalRadioForm, RangeDateForm
@@ -30,10 +32,12 @@ from unfold.views import ChangeList
 from patronage.core import clock
 from patronage.core.admin_paging import DEFAULT_PER_PAGE, PER_PAGE_VAR, PerPageMixin
 from patronage.core.errors import ErrorCollector
+from patronage.core.money import format_total
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
 from . import selectors
+from .attributes import format_phone
 from .consent import consent_history
 from .exports import export_chunks
 from .forms import (
@@ -113,6 +117,13 @@ class ConsentHistoryTab(DrawnProfileTab):
 PROFILE_TABS.append(ConsentHistoryTab)
 
 
+def list_environment_slug(request: HttpRequest) -> str:
+    """The environment of the list a page was opened from (``?environment=`` or the list's own filters)."""
+    from_list = QueryDict(request.GET.get("_changelist_filters", ""))
+    slug = request.GET.get(ENVIRONMENT_VAR) or from_list.get(ENVIRONMENT_VAR) or Environment.LIVE
+    return slug if slug in dict(Environment.SLUGS) else Environment.LIVE
+
+
 def selected_environment(request: HttpRequest) -> Environment:
     """The environment the list shows: ``?environment=sandbox``, live otherwise."""
     chosen: Environment | None = getattr(request, "_customers_environment", None)
@@ -139,6 +150,8 @@ class SelectorFilter(admin.ListFilter):
     def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
         super().__init__(request, params, model, model_admin)
         self.values: dict[str, list[str]] = {}
+        # What is wrong with the values, by parameter, in the user's words (shown on the field).
+        self.problems: dict[str, str] = {}
         for name in self.parameters:
             values = [v for v in params.pop(name, []) if v.strip()]
             if values:
@@ -162,7 +175,11 @@ class SelectorFilter(admin.ListFilter):
         errors = ErrorCollector()
         filters = selectors.CustomerFilters.from_params(self.values, errors=errors)
         if errors.problems:
-            warn_once(request, f"{str(self.title).capitalize()}: {errors.problems[0].details}")
+            for problem in errors.problems:
+                name = problem.pointer if problem.pointer in self.parameters else self.parameters[0]
+                # "orders_min: 'x' is not ..." is the URL's word: the field says it without it.
+                reason = problem.details.removeprefix(f"{problem.pointer}: ")
+                self.problems.setdefault(name, reason[:1].upper() + reason[1:])
             return queryset.none()
         return filters.apply(queryset)
 
@@ -170,7 +187,23 @@ class SelectorFilter(admin.ListFilter):
         raise NotImplementedError
 
     def choices(self, changelist: Any) -> Iterator[Any]:
-        yield {"form": self.form(), "request": self.request}
+        form = self.form()
+        for name, reason in self.problems.items():
+            if name in form.fields and not form.has_error(name):
+                form.add_error(name, reason)
+        yield {"form": form, "request": self.request}
+
+    # The chip above the list that says what this filter keeps.
+
+    def problem_text(self) -> str:
+        """The first problem, as the chip says it: ``Number of orders: the minimum (5) is more than ...``."""
+        for reason in self.problems.values():
+            return f"{str(self.title).capitalize()}: {reason[:1].lower() + reason[1:]}"
+        return ""
+
+    def chip_text(self) -> str:
+        shown = ", ".join(v for name in self.parameters for v in self.values.get(name, []))
+        return f"{str(self.title).capitalize()}: {shown}"
 
 
 def warn_once(request: HttpRequest, text: str) -> None:
@@ -179,6 +212,13 @@ def warn_once(request: HttpRequest, text: str) -> None:
         messages.error(request, text)
         shown.add(text)
         request._customers_warned = shown  # type: ignore[attr-defined]
+
+
+def range_words(low: str | None, high: str | None, *, at_least: str = "from", at_most: str = "until") -> str:
+    """``2 to 5``, ``at least 2``, ``until 2026-05-17``: a range as the chips say it."""
+    if low and high:
+        return f"{low} to {high}"
+    return f"{at_least} {low}" if low else f"{at_most} {high}"
 
 
 class DateRangeFilter(SelectorFilter):
@@ -193,6 +233,10 @@ class DateRangeFilter(SelectorFilter):
 
     def form(self) -> forms.Form:
         return RangeDateForm(name=self.prefix, data={p: self.value_of(p) for p in self.parameters})
+
+    def chip_text(self) -> str:
+        low, high = (self.value_of(p) for p in self.parameters)
+        return f"{str(self.title).capitalize()}: {range_words(low, high)}"
 
 
 class BirthdayFilter(DateRangeFilter):
@@ -231,6 +275,10 @@ class BirthdayWindowFilter(SelectorFilter):
     def form(self) -> forms.Form:
         return MonthDayRangeForm(name="birthday_window", data={p: self.value_of(p) for p in self.parameters})
 
+    def chip_text(self) -> str:
+        low, high = (self.value_of(p) for p in self.parameters)
+        return f"Birthday: {range_words(low, high)} (any year)"
+
 
 class OrdersFilter(SelectorFilter):
     title = "number of orders"
@@ -240,9 +288,16 @@ class OrdersFilter(SelectorFilter):
     def form(self) -> forms.Form:
         return CountRangeForm(name="orders", data={p: self.value_of(p) for p in self.parameters})
 
+    def chip_text(self) -> str:
+        low, high = (self.value_of(p) for p in self.parameters)
+        return f"Orders: {range_words(low, high, at_least='at least', at_most='at most')}"
+
 
 class YesNoFilter(SelectorFilter):
     template = "unfold/filters/filters_field.html"
+
+    def chip_text(self) -> str:
+        return f"{str(self.title).capitalize()}: {self.value_of(self.parameters[0])}"
 
     def form(self) -> forms.Form:
         name = self.parameters[0]
@@ -286,9 +341,14 @@ class GroupFilter(SelectorFilter):
             return None
         ids = [int(v) for v in values if v.isdigit()]
         if len(ids) + values.count(NO_GROUP) != len(values):
-            warn_once(request, "Customer group: pick groups from the list")
+            self.problems["group"] = "Pick groups from the list"
             return queryset.none()
         return selectors.in_groups(queryset, ids, no_group=NO_GROUP in values)
+
+    def chip_text(self) -> str:
+        names = dict(self.options)
+        chosen = [names.get(v, "no group" if v == NO_GROUP else v) for v in self.values.get("group", [])]
+        return f"Group: {', '.join(chosen)}"
 
     def form(self) -> forms.Form:
         return DropdownForm(
@@ -365,6 +425,10 @@ class CustomerChangeList(PerPageMixin, ChangeList):
         if not self.has_active_filters and not self.query:
             # Unfiltered, the count is the environment's total: say so instead of offering "Show all".
             self.full_result_count = self.result_count
+        # One look at the environment's shops for the whole page: the total sales' currency.
+        currencies = selectors.currencies_of(self.environment)
+        for profile in self.result_list:
+            profile.shop_currencies = currencies
 
     # What the toolbar above the list draws.
 
@@ -380,13 +444,35 @@ class CustomerChangeList(PerPageMixin, ChangeList):
             for slug, name in sorted(Environment.SLUGS, key=lambda s: s[0] != Environment.LIVE)
         ]
 
-    def filter_notes(self) -> list[dict[str, str]]:
-        """Filters that say what they keep (``note``), shown above the list with a link to drop them."""
-        return [
-            {"text": spec.note, "clear": self.get_query_string(remove=spec.expected_parameters())}
-            for spec in self.filter_specs
-            if getattr(spec, "note", "")
-        ]
+    def chips(self) -> list[dict[str, str]]:
+        """The search and each active filter, said in words, each with a link that drops just it.
+
+        A filter whose values are wrong says what is wrong (``problem``) instead. Filters of other apps
+        say what they keep through their ``note`` (segments), or by their title.
+        """
+        chips = []
+        if self.query:
+            remove = self.get_query_string(remove=[SEARCH_VAR])
+            chips.append({"text": f"Search: {self.query}", "remove": remove, "problem": ""})
+        for spec in self.filter_specs:
+            parameters = [p for p in spec.expected_parameters() if p]
+            if not any(self.params.get(p) for p in parameters):
+                continue
+            remove = self.get_query_string(remove=parameters)
+            if isinstance(spec, SelectorFilter):
+                problem = spec.problem_text()
+                text = problem or spec.chip_text()
+            else:
+                problem = ""
+                value = self.params.get(parameters[0])
+                text = getattr(spec, "note", "") or f"{str(spec.title).capitalize()}: {value}"
+            chips.append({"text": text, "remove": remove, "problem": problem})
+        return chips
+
+    def clear_all_url(self) -> str:
+        """The list without search and filters; the environment and the page size stay."""
+        parameters = [p for spec in self.filter_specs for p in spec.expected_parameters() if p]
+        return self.get_query_string(remove=[*parameters, SEARCH_VAR])
 
     def export_url(self) -> str:
         return reverse("admin:customers_customerprofile_export") + self.get_query_string(
@@ -406,11 +492,12 @@ class CustomerProfileAdmin(ModelAdmin):
         "integration_id",
         "name",
         "email",
-        "phone",
+        "phone_number",
         "group",
         "orders",
-        "created",
-        "last_activity",
+        "sales",
+        "created_at",
+        "active_at",
     ]
     list_display_links = ["integration_id", "name"]
     list_filter = LIST_FILTERS
@@ -483,9 +570,25 @@ class CustomerProfileAdmin(ModelAdmin):
     def orders(self, profile: CustomerProfile) -> int:
         return profile.closed_sessions
 
-    @admin.display(description="Total sales")
+    @admin.display(description="Total sales", ordering="total_sales")
     def sales(self, profile: CustomerProfile) -> str:
-        return f"{profile.total_sales:.2f}"
+        # The list sets the environment's shop currencies on each row; one customer's page looks them up.
+        currencies = getattr(profile, "shop_currencies", None)
+        if currencies is None:
+            currencies = selectors.currencies_of(profile.environment)
+        return format_total(profile.total_sales, currencies)
+
+    @admin.display(description="Created", ordering="created")
+    def created_at(self, profile: CustomerProfile) -> str:
+        return f"{timezone.localtime(profile.created):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Last activity", ordering="last_activity")
+    def active_at(self, profile: CustomerProfile) -> str:
+        return f"{timezone.localtime(profile.last_activity):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Phone", ordering="phone")
+    def phone_number(self, profile: CustomerProfile) -> str:
+        return format_phone(profile.phone)
 
     @admin.display(description="Customer panel", boolean=True)
     def panel_account(self, profile: CustomerProfile) -> bool:
@@ -518,11 +621,16 @@ class CustomerProfileAdmin(ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
-        # "Add" from the sandbox list adds to the sandbox.
-        from_list = QueryDict(request.GET.get("_changelist_filters", ""))
-        slug = request.GET.get(ENVIRONMENT_VAR) or from_list.get(ENVIRONMENT_VAR) or Environment.LIVE
-        initial[ENVIRONMENT_VAR] = slug if slug in dict(Environment.SLUGS) else Environment.LIVE
+        initial[ENVIRONMENT_VAR] = list_environment_slug(request)
         return initial
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            # "Add" adds to the environment the list shows; its groups are the only ones offered.
+            environment = environment_get(list_environment_slug(request))
+            form = type(form.__name__, (form,), {"list_environment": environment})
+        return form
 
     def save_model(self, request: HttpRequest, obj: CustomerProfile, form: Any, change: bool) -> None:
         data = form.profile_input()
@@ -578,7 +686,9 @@ class CustomerProfileAdmin(ModelAdmin):
     def _action_page(
         self, request: HttpRequest, queryset: QuerySet[CustomerProfile], template: str, **context: Any
     ) -> TemplateResponse:
-        count = queryset.count()
+        count = context.pop("count", None)
+        if count is None:
+            count = queryset.count()
         examples = list(queryset.values_list("name", "integration_id")[:5])
         return TemplateResponse(
             request,
@@ -621,14 +731,18 @@ class CustomerProfileAdmin(ModelAdmin):
     @admin.action(description="Put selected customers in a group", permissions=["change"])
     def assign_group(self, request: HttpRequest, queryset: QuerySet[CustomerProfile]) -> HttpResponse | None:
         environment = selected_environment(request)
-        form = AssignGroupForm(request.POST if "apply" in request.POST else None, environment=environment)
+        count = queryset.count()
+        form = AssignGroupForm(
+            request.POST if "apply" in request.POST else None, environment=environment, count=count
+        )
         if form.is_bound and form.is_valid():
-            group = form.cleaned_data["group"]
+            group = form.cleaned_data["target"]
             moved = profiles_assign_group(queryset=queryset, group=group, actor=request.user)
-            where = f"group {group.name}" if group else "no group"
-            self.message_user(
-                request, f"Moved {moved} customer{'s' if moved != 1 else ''} to {where}.", messages.SUCCESS
-            )
+            if group is None:
+                text = f"Took {moved} customer{'s' if moved != 1 else ''} out of their group."
+            else:
+                text = f"Moved {moved} customer{'s' if moved != 1 else ''} to group {group.name}."
+            self.message_user(request, text, messages.SUCCESS)
             return None
         return self._action_page(
             request,
@@ -636,6 +750,8 @@ class CustomerProfileAdmin(ModelAdmin):
             "admin/customers/customerprofile/assign_group.html",
             title="Put customers in a group",
             form=form,
+            count=count,
+            now_in=selectors.group_counts(queryset),
         )
 
 

@@ -49,6 +49,19 @@ def normalize_phone(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def format_phone(stored: str) -> str:
+    """A stored (E.164) number as people read it, in the international format: ``+1 201-555-0123``.
+
+    Anything that does not parse is shown as it is."""
+    if not stored:
+        return ""
+    try:
+        number = phonenumbers.parse(stored, None)
+    except phonenumbers.NumberParseException:
+        return stored
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def parse_birth_date(raw: Any) -> dt.date:
     if not isinstance(raw, str):
         raise ValueError("must be a date string such as 1990-05-17")

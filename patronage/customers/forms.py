@@ -11,9 +11,11 @@ from typing import Any
 from django import forms
 from unfold.widgets import (
     INPUT_CLASSES,
+    SELECT_CLASSES,
     UnfoldAdminSelectWidget,
     UnfoldAdminTextareaWidget,
     UnfoldAdminTextInputWidget,
+    UnfoldBooleanWidget,
 )
 
 from patronage.core.errors import DomainError
@@ -29,6 +31,32 @@ def add_domain_errors(form: forms.BaseForm, exc: DomainError) -> None:
     """Each problem on the field its pointer names, the rest above the form."""
     for detail in exc.details:
         form.add_error(detail.pointer if detail.pointer in form.fields else None, detail.details)
+
+
+class AttributesWidget(UnfoldAdminTextareaWidget):
+    """Custom attributes as a table of name, type and value (``customers/attributes.js``).
+
+    The textarea holds the JSON object the form posts; the script draws the table over it, keeps it in
+    step and offers the JSON itself as an advanced view. Without JavaScript the textarea is the editor.
+    Types: text, number, true/false, date (a YYYY-MM-DD text) and, for lists and nested objects, JSON.
+    """
+
+    template_name = "admin/customers/widgets/attributes.html"
+
+    class Media:
+        js = ["customers/attributes.js"]
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        # The script's inputs look like the form's others.
+        context["input_classes"] = " ".join(INPUT_CLASSES)
+        context["select_classes"] = " ".join(SELECT_CLASSES)
+        return context
+
+    def format_value(self, value: Any) -> str:
+        # Nothing yet (a new customer) is an empty object, not ``null``.
+        text = super().format_value(value) or ""
+        return "{}" if text.strip() in {"", "null"} else text
 
 
 class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
@@ -51,8 +79,8 @@ class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
     attributes = forms.JSONField(
         label="Custom attributes",
         required=False,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
-        help_text='A JSON object, e.g. {"tier": "gold", "newsletter": "weekly"}.',
+        widget=AttributesWidget(attrs={"rows": 4}),
+        help_text='A name and a value each, e.g. tier: gold. As JSON: {"tier": "gold", "visits": 3}.',
     )
 
     class Meta:
@@ -71,21 +99,26 @@ class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
         ]
         labels = {"birth_date": "Birthday", "accepts_marketing": "Marketing consent"}
 
+    # A new customer's environment: the one the customer list shows (set by the admin, see get_form).
+    list_environment: Environment | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        environment = self.instance.environment if self.instance.pk else self.list_environment
+        field = self.fields.get("environment")
+        if not self.instance.pk and environment is not None and field is not None:
+            # Fixed by the list's switch, so every choice below (groups) is of that environment.
+            field.disabled = True
+            field.initial = environment.slug
+            other = "Sandbox" if environment.slug == Environment.LIVE else "Live"
+            field.help_text = f"To add a {other.lower()} customer, switch the customer list to {other} first."
         group = self.fields.get("group")
-        if isinstance(group, forms.ModelChoiceField):
-            if self.instance.pk:
-                group.queryset = groups_of(self.instance.environment)
-            else:
-                # The environment is picked in the same form: say which one each group belongs to.
-                group.queryset = CustomerGroup.objects.select_related("environment").order_by(
-                    "environment__slug", "name"
-                )
-                group.label_from_instance = lambda obj: f"{obj.name} ({obj.environment.name})"  # type: ignore[method-assign]
+        if isinstance(group, forms.ModelChoiceField) and environment is not None:
+            group.queryset = groups_of(environment)
 
     def clean_attributes(self) -> Any:
         value = self.cleaned_data.get("attributes")
+        # Not an object: the service says so on the field.
         return {} if value is None else value
 
     def profile_input(self) -> ProfileInput:
@@ -151,19 +184,53 @@ class CustomerGroupForm(EnvironmentChoiceMixin, forms.ModelForm):
         pass
 
 
+REMOVE_FROM_GROUP = "none"
+
+
 class AssignGroupForm(forms.Form):
-    """The group picker of the bulk "put in a group" action."""
+    """The group picker of the bulk "put in a group" action.
 
-    group = forms.ModelChoiceField(
-        queryset=CustomerGroup.objects.none(),
-        required=False,
-        empty_label="No group (take them out of their group)",
+    Nothing is preselected: staff pick a group, or "remove them from their group", which takes a second,
+    explicit confirmation (a box to tick, saying how many customers leave their group).
+    """
+
+    group = forms.ChoiceField(
+        label="Group",
         widget=UnfoldAdminSelectWidget,
+        error_messages={"required": "Pick a group, or choose to remove them from their group."},
     )
+    confirm_remove = forms.BooleanField(label="", required=False, widget=UnfoldBooleanWidget)
 
-    def __init__(self, *args: Any, environment: Environment, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, environment: Environment, count: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = groups_of(environment)  # type: ignore[attr-defined]
+        self.groups = {str(g.pk): g for g in groups_of(environment)}
+        self.count = count
+        them = f"these {count} customers" if count != 1 else "this customer"
+        self.fields["group"].choices = [  # type: ignore[attr-defined]
+            ("", "Choose a group…"),
+            *((pk, g.name) for pk, g in self.groups.items()),
+            (REMOVE_FROM_GROUP, "Remove them from their group (no group)"),
+        ]
+        self.fields["confirm_remove"].label = f"Yes, take {them} out of their group"
+        self.fields["confirm_remove"].help_text = "Only when removing: they will be in no group."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        chosen = cleaned.get("group")
+        if chosen == REMOVE_FROM_GROUP:
+            if not cleaned.get("confirm_remove"):
+                self.add_error(
+                    "confirm_remove",
+                    f"Tick this box to confirm: {self.count} customer{'s' if self.count != 1 else ''} "
+                    "will leave their group.",
+                )
+            cleaned["target"] = None
+        elif chosen:
+            cleaned["target"] = self.groups[chosen]
+        return cleaned
+
+    def removes(self) -> bool:
+        return self.is_bound and self.data.get("group") == REMOVE_FROM_GROUP
 
 
 class CountRangeForm(forms.Form):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from patronage.core.errors import ErrorCollector
@@ -211,6 +211,16 @@ class CustomerFilters:
             except ValueError as exc:
                 errors.add(f"{spec.name}: {exc}", pointer=spec.name)
         filters = cls(**values)
+        low, high = filters.orders_min, filters.orders_max
+        if low is not None and high is not None and low > high:
+            errors.add(
+                f"orders_min: the minimum ({low}) is more than the maximum ({high})", pointer="orders_min"
+            )
+        for prefix in ("birthday", "created", "active", "redeemed"):
+            first, last = getattr(filters, f"{prefix}_from"), getattr(filters, f"{prefix}_to")
+            if first is not None and last is not None and first > last:
+                problem = f"{prefix}_from: the first day ({first}) is after the last ({last})"
+                errors.add(problem, pointer=f"{prefix}_from")
         if (filters.birthday_window_from is None) != (filters.birthday_window_to is None):
             errors.add("a birthday window needs both a first and a last day", pointer="birthday_window_from")
         return filters
@@ -250,3 +260,13 @@ def currencies_of(environment: Environment) -> list[str]:
     and pages say so.
     """
     return sorted(set(Application.objects.filter(environment=environment).values_list("currency", flat=True)))
+
+
+def group_counts(queryset: QuerySet[CustomerProfile]) -> list[tuple[str, int]]:
+    """How many of these customers are in which group now, biggest first; ``no group`` last. One query."""
+    rows = list(
+        queryset.order_by().values_list("group__name").annotate(n=Count("pk")).order_by("-n", "group__name")
+    )
+    counts = [(name, n) for name, n in rows if name is not None]
+    counts += [("no group", n) for name, n in rows if name is None]
+    return counts

@@ -117,10 +117,11 @@ def test_the_list_shows_live_customers_with_every_column(
         "Phone",
         "Group",
         "Orders",
+        "Total sales",
         "Created",
         "Last activity",
     ]
-    for value in ["Ada Lovelace", "ada@example.com", "+12015550123", "VIP"]:
+    for value in ["Ada Lovelace", "ada@example.com", "+1 201-555-0123", "VIP"]:
         assert value in html
     assert "Sandbox Sam" not in html
     # the environment switch says where we are, and offers the other one
@@ -268,8 +269,9 @@ SORTS = {
     3: "email",
     4: "phone",
     6: "closed_sessions",
-    7: "created",
-    8: "last_activity",
+    7: "total_sales",
+    8: "created",
+    9: "last_activity",
 }
 
 
@@ -290,6 +292,7 @@ def test_every_column_sorts_both_ways(staff: Client, live: Environment, column: 
             email=email,
             phone=phone,
             closed_sessions=orders,
+            total_sales=Decimal(orders * 10 + i),
             group=groups[(i + 1) % 3],
             created=dt.datetime(2024, 1, 1 + (i * 2) % 5, tzinfo=UTC),
             last_activity=dt.datetime(2025, 1, 5 - i, tzinfo=UTC),
@@ -400,7 +403,8 @@ def test_form_errors_are_shown_on_their_fields(
     assert errors["email"] == ["Email ADA@example.COM is already used by customer taken"]
     assert "is not a" in errors["phone"][0]
     assert errors["birth_date"] == ["A birthday cannot be in the future"]
-    assert errors["group"] == ["The group Sandbox VIP belongs to the other environment"]
+    # a live customer is offered live groups only
+    assert "Select a valid choice" in errors["group"][0]
     assert errors["attributes"] == ['Custom attributes must be a JSON object such as {"tier": "gold"}']
     assert "__all__" not in errors
     assert CustomerProfile.objects.count() == 1
@@ -408,7 +412,8 @@ def test_form_errors_are_shown_on_their_fields(
 
 def test_the_same_email_is_fine_in_the_other_environment(staff: Client, live: Environment) -> None:
     customer(live, "ada", email="ada@example.com")
-    response = staff.post(f"{LIST}add/", form_data(environment="sandbox", integration_id="ada"))
+    add_to_sandbox = f"{LIST}add/?_changelist_filters=environment%3Dsandbox"
+    response = staff.post(add_to_sandbox, form_data(environment="sandbox", integration_id="ada"))
     assert response.status_code == 302
     assert CustomerProfile.objects.filter(integration_id="ada").count() == 2
 
@@ -457,6 +462,9 @@ def test_deleting_a_customer_keeps_the_orders_anonymized(
     order(live_app, "order-1", "ada")
     confirm = staff.get(f"{LIST}{ada.pk}/delete/")
     assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "Their orders stay on the orders list, anonymized." in html
+    assert "/admin/jsi18n/" in html  # the page's scripts call gettext
     response = staff.post(f"{LIST}{ada.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not CustomerProfile.objects.filter(pk=ada.pk).exists()
@@ -539,9 +547,34 @@ def test_bulk_assign_group_to_the_selection(staff: Client, live: Environment) ->
     assert set(vip.customers.values_list("integration_id", flat=True)) == {"a", "b"}
     other.refresh_from_db()
     assert other.group is None
-    # and out again
-    action(staff, "assign_group", "", chosen, apply="yes", group="")
+    # and out again: only with the second, explicit confirmation
+    page = action(staff, "assign_group", "", chosen, apply="yes", group="none")
+    assert "Tick this box to confirm: 2 customers will leave their group." in page.content.decode()
+    assert vip.customers.count() == 2
+    page = action(staff, "assign_group", "", chosen, apply="yes", group="none", confirm_remove="on")
     assert not vip.customers.exists()
+    # and nothing chosen is no change at all
+    action(staff, "assign_group", "", chosen, apply="yes", group=str(vip.pk))
+    page = action(staff, "assign_group", "", chosen, apply="yes", group="")
+    assert "Pick a group, or choose to remove them from their group." in page.content.decode()
+    assert vip.customers.count() == 2
+
+
+def test_bulk_group_page_preselects_nothing_and_says_where_the_customers_are_now(
+    staff: Client, live: Environment
+) -> None:
+    vip = CustomerGroup.objects.create(environment=live, name="VIP")
+    wholesale = CustomerGroup.objects.create(environment=live, name="Wholesale")
+    chosen = [customer(live, f"v{i}", group=vip) for i in range(3)]
+    chosen += [customer(live, "w0", group=wholesale), customer(live, "n0"), customer(live, "n1")]
+    page = action(staff, "assign_group", "", chosen)
+    form = page.context["form"]
+    assert form["group"].value() is None
+    html = page.content.decode()
+    assert re.search(r"In a group now:</span>\s*VIP: 3, Wholesale: 1, no group: 2", html)
+    assert 'value="" selected' in html or "selected" not in re.search(r"<select.*?</select>", html, re.S)[0]
+    assert "Remove them from their group (no group)" in html
+    assert "Yes, take these 6 customers out of their group" in html
 
 
 def test_bulk_assign_group_to_all_filtered_customers(
@@ -653,3 +686,118 @@ def test_export_needs_the_view_permission(client: Client, live: Environment) -> 
     clerk = get_user_model().objects.create_user("clerk", "clerk@example.com", "pw-123456", is_staff=True)
     client.force_login(clerk)
     assert client.get(f"{LIST}export/").status_code == 403
+
+
+# --- chips, filter problems, display ----------------------------------------------------------------------
+
+
+def test_the_search_and_each_filter_are_chips_that_remove_just_themselves(
+    staff: Client, live: Environment
+) -> None:
+    vip = CustomerGroup.objects.create(environment=live, name="VIP")
+    customer(live, "ada", name="Ada", tax_exempt=True, closed_sessions=3, group=vip)
+    query = {"q": "ada", "tax_exempt": "yes", "orders_min": "2", "group": str(vip.pk), "per_page": "10"}
+    response = staff.get(LIST, query)
+    chips = {chip["text"]: chip["remove"] for chip in response.context["cl"].chips()}
+    assert list(chips) == ["Search: ada", "Group: VIP", "Tax exempt: yes", "Orders: at least 2"]
+    for text, removed in [
+        ("Search: ada", "q"),
+        ("Tax exempt: yes", "tax_exempt"),
+        ("Orders: at least 2", "orders_min"),
+    ]:
+        kept = dict(pair.split("=") for pair in chips[text].lstrip("?").split("&"))
+        assert removed not in kept and kept["per_page"] == "10" and len(kept) == 4, kept
+    html = response.content.decode()
+    assert 'id="clear-all-filters"' in html
+    clear = response.context["cl"].clear_all_url()
+    assert clear == "?per_page=10"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        (
+            {"orders_min": "5", "orders_max": "2"},
+            "orders_min",
+            "the minimum (5) is more than the maximum (2)",
+        ),
+        (
+            {"birthday_window_from": "02-30", "birthday_window_to": "03-01"},
+            "birthday_window_from",
+            "'02-30' is not a day of the year",
+        ),
+        ({"birthday_window_from": "02-01"}, "birthday_window_from", "a birthday window needs both"),
+        (
+            {"created_from": "2026-05-03", "created_to": "2026-05-01"},
+            "created_from",
+            "the first day (2026-05-03) is after the last (2026-05-01)",
+        ),
+    ],
+)
+def test_a_wrong_filter_says_so_on_its_field_in_the_users_words(
+    staff: Client, live: Environment, query: dict[str, str], field: str, message: str
+) -> None:
+    customer(live, "ada", closed_sessions=3)
+    response = staff.get(LIST, query)
+    assert list(response.context["cl"].result_list) == []
+    [spec] = [s for s in response.context["cl"].filter_specs if field in s.expected_parameters()]
+    form = next(iter(spec.choices(response.context["cl"])))["form"]
+    assert message.lower() in form.errors[field][0].lower()
+    [chip] = response.context["cl"].chips()
+    assert chip["problem"] and message.lower() in chip["text"].lower()
+    html = response.content.decode()
+    assert message.replace("'", "&#x27;") in html
+    # never the URL's words in what people read
+    for text in [chip["text"], *form.errors[field]]:
+        assert "_from" not in text and "_min" not in text and "_window" not in text
+
+
+def test_total_sales_show_with_the_shops_currency_and_phones_formatted(
+    staff: Client, live: Environment
+) -> None:
+    Application.objects.create(name="Shop", slug="shop-eu", environment=live, currency="EUR")
+    ada = customer(live, "ada", phone="+48601234567", total_sales=Decimal("154.5500"), closed_sessions=2)
+    html = staff.get(LIST).content.decode()
+    assert "EUR 154.55" in html and "154.5500" not in html
+    assert "+48 601 234 567" in html
+    assert "white-space: nowrap" in html
+    assert "EUR 154.55" in staff.get(f"{LIST}{ada.pk}/change/").content.decode()
+    # shops of two currencies: the plain sum, saying so
+    Application.objects.create(name="US shop", slug="shop-us", environment=live, currency="USD")
+    assert "154.55 (EUR + USD shops)" in staff.get(LIST).content.decode()
+
+
+def test_the_add_form_takes_the_lists_environment_and_offers_its_groups_only(
+    staff: Client, live: Environment, sandbox: Environment
+) -> None:
+    CustomerGroup.objects.create(environment=live, name="Live VIP")
+    CustomerGroup.objects.create(environment=sandbox, name="Sandbox VIP")
+    form = staff.get(f"{LIST}add/").context["adminform"].form
+    assert [g.name for g in form.fields["group"].queryset] == ["Live VIP"]
+    assert form.fields["environment"].disabled
+    form = staff.get(f"{LIST}add/", {"_changelist_filters": "environment=sandbox"}).context["adminform"].form
+    assert [g.name for g in form.fields["group"].queryset] == ["Sandbox VIP"]
+    # a posted environment cannot override the list's
+    staff.post(f"{LIST}add/", form_data(environment="sandbox", email="x@example.com"))
+    assert CustomerProfile.objects.get(email="x@example.com").environment == live
+
+
+def test_custom_attributes_start_empty_and_keep_their_types(staff: Client, live: Environment) -> None:
+    html = staff.get(f"{LIST}add/").content.decode()
+    assert re.search(r"<textarea[^>]*name=\"attributes\"[^>]*>\{\}</textarea>", html)
+    assert "customers/attributes.js" in html
+    attributes = (
+        '{"big": 12345678901234567890, "f": -1.5, "b": false, '
+        '"d": "2026-05-17", "s": "42", "l": [1, {"a": null}]}'
+    )
+    response = staff.post(f"{LIST}add/", form_data(attributes=attributes))
+    assert response.status_code == 302
+    saved = CustomerProfile.objects.get(email="ada@example.com")
+    assert saved.attributes == {
+        "big": 12345678901234567890,
+        "f": -1.5,
+        "b": False,
+        "d": "2026-05-17",
+        "s": "42",
+        "l": [1, {"a": None}],
+    }

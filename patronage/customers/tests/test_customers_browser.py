@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -365,10 +366,25 @@ def test_bulk_group_for_all_filtered_customers(staff_page: Page, live_server: Li
     # Given the list of the 12 who accept marketing, 10 a page
     page.goto(f"{live_server.url}{LIST}?accepts_marketing=yes&per_page=10")
     # When staff tick the whole page, then "Select all 12", and put them in a group
+    silver = CustomerGroup.objects.create(environment=live, name="Silver")
+    CustomerProfile.objects.filter(integration_id__in=["m00", "m01", "m05"]).update(group=silver)
     page.locator("#action-toggle").check()
     page.get_by_text("Select all 12 customer profiles").click()
     run_action(page, "Put selected customers in a group")
     expect(page.get_by_role("heading", name="Put 12 customers in a group")).to_be_visible()
+    # Then nothing is chosen yet, and the page says where they are now
+    expect(page.locator("select[name=group]")).to_have_value("")
+    expect(page.locator("#groups-now")).to_contain_text("In a group now: Silver: 3, no group: 9")
+    expect(page.locator("#confirm-remove")).to_be_hidden()
+    screenshot(page, "customers-bulk-group-empty")
+    # When they choose to remove them from their group, a box must be ticked first
+    page.select_option("select[name=group]", label="Remove them from their group (no group)")
+    expect(page.get_by_text("Yes, take these 12 customers out of their group")).to_be_visible()
+    page.get_by_role("button", name="Apply to 12 customers").click()
+    expect(page.get_by_text("Tick this box to confirm: 12 customers will leave their group.")).to_be_visible()
+    screenshot(page, "customers-bulk-group-confirm-remove")
+    assert silver.customers.count() == 3
+    # When they pick Gold instead
     page.select_option("select[name=group]", label="Gold")
     screenshot(page, "customers-bulk-group")
     page.get_by_role("button", name="Apply to 12 customers").click()
@@ -412,13 +428,53 @@ def test_add_view_and_edit_a_customer(
     page.fill("input[name=email]", "ADA@example.com")
     page.fill("input[name=phone]", "(201) 555-0142")
     page.fill("input[name=birth_date]", "1918-08-26")
-    page.select_option("select[name=group]", label="VIP (Live)")
-    page.fill("textarea[name=attributes]", '{"tier": "gold"}')
+    # The environment is the list's (live): only live groups are offered
+    expect(page.locator("select[name=environment]")).to_be_disabled()
+    group_options = page.locator("select[name=group] option").all_inner_texts()
+    assert [o.strip() for o in group_options][1:] == ["VIP", "Wholesale"]
+    page.select_option("select[name=group]", label="VIP")
+    # Custom attributes are a table of name, type and value (nothing pre-filled), JSON only on demand
+    editor = page.locator("[data-attributes-editor]")
+    expect(editor.locator("textarea")).to_be_hidden()
+    expect(editor.get_by_text("No custom attributes yet.")).to_be_visible()
+    rows = editor.locator("tr.attributes-row")
+    for name, kind, value in [
+        ("tier", "text", "gold"),
+        ("visits", "number", "12345678901234567890"),
+        ("vip", "boolean", "false"),
+        ("since", "date", "2024-02-29"),
+        ("code", "text", "42"),
+    ]:
+        editor.get_by_role("button", name="+ Add an attribute").click()
+        row = rows.last
+        row.locator(".attributes-name").fill(name)
+        row.locator(".attributes-type").select_option(kind)
+        value_field = row.locator("td").nth(2).locator("input, select")
+        if kind == "boolean":
+            value_field.select_option(value)
+        else:
+            value_field.fill(value)
+    # A number that is not one is refused on its field, before anything is sent
+    editor.get_by_role("button", name="+ Add an attribute").click()
+    rows.last.locator(".attributes-name").fill("bad")
+    rows.last.locator(".attributes-type").select_option("number")
+    rows.last.locator("td").nth(2).locator("input").fill("12,5")
+    screenshot(page, "customer-add-attributes-table")
+    assert not rows.last.locator("td").nth(2).locator("input").evaluate("e => e.checkValidity()")
+    rows.last.locator(".attributes-remove").click()
+    # The advanced view is the JSON itself
+    editor.get_by_role("button", name="Edit as JSON").click()
+    expect(editor.locator("textarea")).to_be_visible()
+    assert json.loads(editor.locator("textarea").input_value())["visits"] == 12345678901234567890
+    screenshot(page, "customer-add-attributes-json")
+    editor.get_by_role("button", name="Edit as a table").click()
+    expect(rows).to_have_count(5)
     page.locator("button[name=_save]").click()
     # Then the form says so on the email field and keeps what they typed
     error = page.locator(".errors", has=page.locator("input[name=email]"))
     expect(error).to_contain_text("Email ADA@example.com is already used by customer c-ada")
     expect(page.locator("input[name=phone]")).to_have_value("(201) 555-0142")
+    expect(editor.locator("tr.attributes-row")).to_have_count(5)  # the table is drawn again from the post
     screenshot(page, "customer-add-error")
     # When they fix it
     page.fill("input[name=email]", "katherine@example.com")
@@ -426,7 +482,29 @@ def test_add_view_and_edit_a_customer(
     expect(page.get_by_text("was added successfully")).to_be_visible()
     katherine = CustomerProfile.objects.get(email="katherine@example.com")
     assert katherine.phone == "+12015550142" and katherine.group == shop["vip"]
-    assert katherine.attributes == {"tier": "gold"}
+    # Each value saved with its type, exactly
+    assert katherine.attributes == {
+        "tier": "gold",
+        "visits": 12345678901234567890,
+        "vip": False,
+        "since": "2024-02-29",
+        "code": "42",
+    }
+    # And opened again, the table shows the same types
+    page.goto(f"{live_server.url}{LIST}{katherine.pk}/change/")
+    shown = page.locator("tr.attributes-row")
+    expect(shown).to_have_count(5)
+    types = {
+        shown.nth(i).locator(".attributes-name").input_value(): shown.nth(i)
+        .locator(".attributes-type")
+        .input_value()
+        for i in range(5)
+    }
+    assert types == {"tier": "text", "visits": "number", "vip": "boolean", "since": "date", "code": "text"}
+    page.locator("button[name=_continue]").click()
+    expect(page.get_by_text("was changed successfully")).to_be_visible()
+    katherine.refresh_from_db()
+    assert katherine.attributes["visits"] == 12345678901234567890 and katherine.attributes["vip"] is False
     # When they open Ada, who has an order
     order("order-1", "c-ada")
     ada = CustomerProfile.objects.get(integration_id="c-ada")
@@ -472,3 +550,65 @@ def test_groups_are_managed_and_deleting_one_keeps_its_customers(
     expect(page.get_by_text("stay, in no group")).to_be_visible()
     ada = CustomerProfile.objects.get(integration_id="c-ada")
     assert ada.group is None
+
+
+def test_chips_filter_problems_money_and_the_delete_page(
+    staff_page: Page, live_server: LiveServer, shop: dict[str, Any]
+) -> None:
+    page = staff_page
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    make_application(environment=Environment.LIVE, slug="shop-eu", currency="EUR")
+    CustomerProfile.objects.filter(integration_id="c-ada").update(total_sales=Decimal("154.5500"))
+    CustomerProfile.objects.filter(integration_id="c-grace").update(
+        integration_id="c-grace-0123456789-abcdefghij-0123456789"
+    )
+    # Given a search and two filters
+    page.goto(f"{live_server.url}{LIST}?q=a&tax_exempt=yes&orders_min=2&per_page=25")
+    chips = page.locator("#filter-chips .filter-chip")
+    expect(chips).to_have_count(3)
+    expect(chips.nth(0)).to_contain_text("Search: a")
+    expect(chips.nth(1)).to_contain_text("Tax exempt: yes")
+    expect(chips.nth(2)).to_contain_text("Orders: at least 2")
+    # Money with the shop's currency, phones for reading, long IDs and dates on one line
+    row = page.locator("#result_list tbody tr", has_text="Ada Lovelace")
+    expect(row.locator("td.field-sales")).to_have_text("EUR 154.55")
+    expect(row.locator("td.field-phone_number")).to_have_text("+1 201-555-0123")
+    expect(row.locator("td.field-created_at")).to_have_text("2024-01-15 00:00")
+    screenshot(page, "customers-list-chips")
+    # When staff remove one chip, just that filter goes
+    click_and_load(page, chips.nth(1).get_by_role("link", name="Remove: Tax exempt: yes"))
+    assert "tax_exempt" not in page.url and "orders_min=2" in page.url and "q=a" in page.url
+    expect(page.locator("#filter-chips .filter-chip")).to_have_count(2)
+    # When they clear all, everyone is back and the page size stays
+    click_and_load(page, page.get_by_role("link", name="Clear all"))
+    assert sorted(names(page)) == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    assert page.url.endswith("?per_page=25")
+    for column in ["integration_id", "phone_number", "sales", "created_at", "active_at"]:
+        cells = page.locator(f"#result_list tbody .field-{column}")
+        expect(cells).to_have_count(3)
+        for i in range(cells.count()):
+            assert cells.nth(i).evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap", column
+    screenshot(page, "customers-list-money-phones")
+    # When the orders filter has a minimum above its maximum, and a day that does not exist
+    page.goto(f"{live_server.url}{LIST}?orders_min=5&orders_max=2")
+    problem = page.locator("#filter-chips .filter-chip[role=alert]")
+    expect(problem).to_contain_text("Number of orders: the minimum (5) is more than the maximum (2)")
+    # Then the field itself says so, in words
+    problem.get_by_role("link", name=re.compile("^Number of orders")).click()
+    field = page.locator("#changelist-filter .errors", has=page.locator("input[name=orders_min]"))
+    expect(field).to_contain_text("The minimum (5) is more than the maximum (2)")
+    screenshot(page, "customers-filter-problem")
+    page.goto(f"{live_server.url}{LIST}?birthday_window_from=02-30&birthday_window_to=03-01")
+    expect(page.locator("#filter-chips")).to_contain_text("'02-30' is not a day of the year")
+    assert "birthday_window" not in page.locator("#filter-chips").inner_text()
+    # The single customer's delete page has no script errors and says the orders stay
+    problems.clear()
+    ada = CustomerProfile.objects.get(integration_id="c-ada")
+    page.goto(f"{live_server.url}{LIST}{ada.pk}/delete/")
+    expect(page.locator("#orders-stay")).to_contain_text("Their orders stay on the orders list, anonymized.")
+    screenshot(page, "customer-delete-page")
+    page.get_by_role("button", name=re.compile("Yes, I.m sure")).click()
+    expect(page.get_by_text("was deleted successfully")).to_be_visible()
+    assert problems == []
