@@ -53,7 +53,10 @@ EXPORT_COLUMNS = {
     "postgresql": (
         "SELECT p.integration_id, p.name, p.email, '' AS password, p.phone, p.birth_date AS birthday, "
         "g.name AS \"group\", CASE WHEN p.tax_exempt THEN 'yes' ELSE 'no' END AS tax_exempt, "
-        "CASE WHEN p.accepts_marketing THEN 'yes' ELSE 'no' END AS accepts_marketing "
+        "CASE WHEN p.accepts_marketing THEN 'yes' ELSE 'no' END AS accepts_marketing, "
+        # the export's read-only columns
+        "p.closed_sessions AS orders, round(p.total_sales, 2) AS total_sales, '' AS currency, "
+        "p.created, p.last_activity "
         "FROM customers_customerprofile p LEFT JOIN customers_customergroup g ON g.id = p.group_id "
         "WHERE p.environment_id = (SELECT id FROM workspace_environment WHERE slug = 'live') ORDER BY p.id"
     ),

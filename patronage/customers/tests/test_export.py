@@ -366,3 +366,33 @@ def test_connection_is_usable_after_an_export_is_abandoned_midway(
     chunks.close()  # e.g. the browser went away
     assert CustomerProfile.objects.count() == 3000
     assert connection.is_usable()
+
+
+def test_import_ignores_the_read_only_columns_and_reads_older_exports(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    live = environment_get(Environment.LIVE)
+    ada = add(live, "ada", Email="ada@example.com")
+    CustomerProfile.objects.filter(pk=ada.pk).update(closed_sessions=2, total_sales=Decimal("10"))
+    # A file with the read-only columns changed by hand, and a phone as older exports wrote it ('+...)
+    data = (
+        f"{HEADER},{READ_ONLY}\n"
+        "ada,Ada,ada@example.com,,'+12015550123,,,no,no,99,5000.00,EUR,2020-01-01T00:00:00Z,2020-01-01T00:00:00Z\n"
+        "new,New,new@example.com,,+48601234567,,,no,no,7,1.00,EUR,2020-01-01T00:00:00Z,2020-01-01T00:00:00Z\n"
+    ).encode()
+    job = import_job_create(
+        kind="customers",
+        environment=live,
+        filename="edited.csv",
+        size=len(data),
+        skip_bad_rows=False,
+        upload=io.BytesIO(data),
+        enqueue=False,
+    )
+    import_job_run(job=job)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.SUCCEEDED, (job.message, list(job.problems.values_list("message")))
+    ada.refresh_from_db()
+    assert (ada.phone, ada.closed_sessions, ada.total_sales) == ("+12015550123", 2, Decimal("10"))
+    new = CustomerProfile.objects.get(email="new@example.com")
+    assert (new.phone, new.closed_sessions, new.total_sales) == ("+48601234567", 0, Decimal("0"))
+    assert new.created.year > 2020
