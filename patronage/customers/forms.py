@@ -22,6 +22,7 @@ from patronage.core.errors import DomainError
 from patronage.workspace.forms import EnvironmentChoiceMixin, environment_field
 from patronage.workspace.models import Environment
 
+from .attributes import format_phone
 from .models import CustomerGroup, CustomerProfile
 from .selectors import groups_of
 from .services import ProfileInput, group_check_name, profile_check
@@ -112,6 +113,9 @@ class CustomerProfileForm(EnvironmentChoiceMixin, forms.ModelForm):
             field.initial = environment.slug
             other = "Sandbox" if environment.slug == Environment.LIVE else "Live"
             field.help_text = f"To add a {other.lower()} customer, switch the customer list to {other} first."
+        if self.instance.pk and self.instance.phone and self.initial.get("phone") == self.instance.phone:
+            # Stored E.164 (+12015550123), shown as people read it; saving normalizes it again.
+            self.initial["phone"] = format_phone(self.instance.phone)
         group = self.fields.get("group")
         if isinstance(group, forms.ModelChoiceField) and environment is not None:
             group.queryset = groups_of(environment)

@@ -761,7 +761,13 @@ def test_total_sales_show_with_the_shops_currency_and_phones_formatted(
     assert "EUR 154.55" in html and "154.5500" not in html
     assert "+48 601 234 567" in html
     assert "white-space: nowrap" in html
-    assert "EUR 154.55" in staff.get(f"{LIST}{ada.pk}/change/").content.decode()
+    view = staff.get(f"{LIST}{ada.pk}/change/").content.decode()
+    assert "EUR 154.55" in view
+    assert re.search(r'name="phone" value="\+48 601 234 567"', view)
+    # saved as it is shown: stored E.164 again, nothing reported changed
+    staff.post(f"{LIST}{ada.pk}/change/", form_data(email="", phone="+48 601 234 567"))
+    ada.refresh_from_db()
+    assert ada.phone == "+48601234567"
     # shops of two currencies: the plain sum, saying so
     Application.objects.create(name="US shop", slug="shop-us", environment=live, currency="USD")
     assert "154.55 (EUR + USD shops)" in staff.get(LIST).content.decode()
