@@ -196,6 +196,10 @@ PATRONAGE_MAILING_CONNECTIONS = int(os.environ.get("PATRONAGE_MAILING_CONNECTION
 # Batches a mailing's sender prepares at once on PostgreSQL (each its own thread, transaction and database
 # connection): one renders while the other's statements run in the database.
 PATRONAGE_MAILING_PREPARE_LANES = int(os.environ.get("PATRONAGE_MAILING_PREPARE_LANES", "2"))
+# What rendering one mailing message may cost (see patronage/mailings/budget.py).
+PATRONAGE_MAILING_MAX_OUTPUT = int(os.environ.get("PATRONAGE_MAILING_MAX_OUTPUT", "1000000"))
+PATRONAGE_MAILING_MAX_OPERATIONS = int(os.environ.get("PATRONAGE_MAILING_MAX_OPERATIONS", "1000000"))
+PATRONAGE_MAILING_RENDER_SECONDS = float(os.environ.get("PATRONAGE_MAILING_RENDER_SECONDS", "5"))
 PATRONAGE_EMAIL_LIST_MAX_BYTES = int(os.environ.get("PATRONAGE_EMAIL_LIST_MAX_BYTES", str(50 * 1024 * 1024)))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patronage <noreply@localhost>")
 # The address customers reach this server at, for absolute links in mail (the unsubscribe link).

@@ -29,10 +29,12 @@ from . import selectors
 from .forms import MailingForm, PreviewForm
 from .models import Mailing, MailingDelivery
 from .services import (
+    TEST_CODE,
     mailing_delete,
     mailing_preview,
     mailing_resume,
     mailing_save,
+    mailing_send_test,
     mailing_start,
     template_problems,
 )
@@ -84,6 +86,8 @@ class MailingAdmin(ModelAdmin):
     list_select_related = ["environment", "customer_group", "segment"]
     list_before_template = "admin/mailings/mailing/list_toolbar.html"
     actions_row = ["edit_mailing", "preview_mailing", "send_mailing", "open_progress"]
+    # The same on the mailing's own page.
+    actions_detail = ["preview_mailing", "test_mailing", "send_mailing"]
     fieldsets = [
         (None, {"fields": ["environment", "name", "sender", "subject"]}),
         ("Message", {"fields": ["html_body", "text_body"]}),
@@ -110,8 +114,10 @@ class MailingAdmin(ModelAdmin):
 
     @admin.display(description="Recipients", ordering="audience")
     def audience_label(self, mailing: Mailing) -> str:
-        if mailing.audience == Mailing.Audience.GROUP and mailing.customer_group_id:
-            return f"Group: {mailing.customer_group}"
+        if mailing.audience == Mailing.Audience.GROUP:
+            if mailing.customer_group_id:
+                return f"Group: {mailing.customer_group}"
+            return f"Group: {mailing.customer_group_name or '?'} (deleted)"
         if mailing.audience == Mailing.Audience.SEGMENT:
             return f"Segment: {mailing.segment or '(deleted)'}"
         if mailing.audience == Mailing.Audience.EMAIL_LIST:
@@ -200,6 +206,7 @@ class MailingAdmin(ModelAdmin):
         return [
             path("<int:mailing_id>/preview/", wrap(self.preview_view), name="mailings_mailing_preview"),
             path("<int:mailing_id>/send/", wrap(self.send_view), name="mailings_mailing_send"),
+            path("<int:mailing_id>/test/", wrap(self.test_view), name="mailings_mailing_test"),
             path("<int:mailing_id>/progress/", wrap(self.progress_view), name="mailings_mailing_progress"),
             path("<int:mailing_id>/status/", wrap(self.status_view), name="mailings_mailing_status"),
             path("<int:mailing_id>/resume/", wrap(self.resume_view), name="mailings_mailing_resume"),
@@ -254,6 +261,31 @@ class MailingAdmin(ModelAdmin):
             customer=form.cleaned_data.get("customer") if form.is_valid() else None,
         )
 
+    def test_view(self, request: HttpRequest, mailing_id: int) -> HttpResponseBase:
+        """Send the signed-in staff user the message as one customer would get it (no code issued)."""
+        mailing = self._mailing(request, mailing_id)
+        first = selectors.first_recipient_email(mailing)
+        data = request.POST if request.method == "POST" else ({"customer": first} if first else None)
+        form = PreviewForm(data, mailing=mailing)
+        form.fields["customer"].help_text = "Whose message to send you: it is rendered for this customer."
+        to = getattr(request.user, "email", "") or ""
+        if request.method == "POST" and form.is_valid():
+            customer = form.cleaned_data["customer"]
+            try:
+                mailing_send_test(mailing=mailing, profile=customer, actor=request.user)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"Test message for {customer.email} sent to {to}. No promo code was issued: "
+                    f"codes show as {TEST_CODE}.",
+                )
+                return redirect("admin:mailings_mailing_test", mailing.pk)
+        return self._page(
+            request, "test.html", mailing, title=f"Send a test of “{mailing}”", form=form, to=to
+        )
+
     def send_view(self, request: HttpRequest, mailing_id: int) -> HttpResponseBase:
         mailing = self._mailing(request, mailing_id)
         if mailing.status != Mailing.Status.DRAFT:
@@ -268,7 +300,8 @@ class MailingAdmin(ModelAdmin):
             else:
                 messages.success(request, f"Sending “{mailing}”.")
                 return redirect("admin:mailings_mailing_progress", mailing.pk)
-        recipients = selectors.audience_size(mailing)
+        audience = selectors.audience_count(mailing)
+        recipients = audience.mailed
         needs = selectors.group_needs(mailing, recipients)
         problems = template_problems(environment=mailing.environment, templates=mailing.templates)
         return self._page(
@@ -277,6 +310,8 @@ class MailingAdmin(ModelAdmin):
             mailing,
             title=f"Send “{mailing}”?",
             recipients=recipients,
+            audience=audience,
+            empty_repeats=selectors.empty_last_codes(mailing),
             needs=needs,
             short=[need for need in needs if not need.enough],
             problems=problems,
@@ -334,6 +369,10 @@ class MailingAdmin(ModelAdmin):
     @action(description="Preview", icon="visibility", url_path="preview-row")
     def preview_mailing(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         return redirect("admin:mailings_mailing_preview", object_id)
+
+    @action(description="Send a test to me", icon="forward_to_inbox", url_path="test-row")
+    def test_mailing(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        return redirect("admin:mailings_mailing_test", object_id)
 
     @action(description="Send…", icon="send", url_path="send-row")
     def send_mailing(self, request: HttpRequest, object_id: str) -> HttpResponseBase:

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.html import escape
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
     UnfoldAdminRadioSelectWidget,
@@ -85,6 +86,8 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Admin pages print help texts as HTML: the example's <address> must be escaped to show.
+        self.fields["sender"].help_text = escape("e.g. “Demo Shop <news@shop.example>”")
         group = self.fields["customer_group"]
         assert isinstance(group, forms.ModelChoiceField)
         group.queryset = CustomerGroup.objects.select_related("environment").order_by("environment", "name")
@@ -92,6 +95,11 @@ class MailingForm(EnvironmentChoiceMixin, forms.ModelForm):
         self.fields[
             "customer_group"
         ].help_text = "With “A customer group”: its members with marketing consent."
+        instance = self.instance
+        if instance.pk and instance.audience == Mailing.Audience.GROUP and instance.customer_group_id is None:
+            self.fields["customer_group"].help_text += escape(
+                f" Group: {instance.customer_group_name} (deleted): choose another group or other recipients."
+            )
         segment = self.fields["segment"]
         assert isinstance(segment, forms.ModelChoiceField)
         segment.queryset = Segment.objects.select_related("environment").order_by("environment", "name")

@@ -43,9 +43,12 @@ class Mailing(models.Model):
     html_body = models.TextField("HTML body", blank=True)
     text_body = models.TextField("text body", blank=True)
     audience = models.CharField(max_length=20, choices=Audience.choices, default=Audience.CONSENTING)
+    # A group may be deleted like any other (its customers stay; frozen recipients stay): the mailing then
+    # shows the name it had.
     customer_group = models.ForeignKey(
-        CustomerGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="mailings"
+        CustomerGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="mailings"
     )
+    customer_group_name = models.CharField(max_length=255, blank=True, editable=False)
     # Its members are read when the send starts (the recipients are frozen then); a deleted segment leaves
     # a draft without recipients until another is chosen.
     segment = models.ForeignKey(

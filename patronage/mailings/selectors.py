@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
-from patronage.promocodes.models import PromoCodeGroup
+from patronage.promocodes.models import PromoCodeGroup, PromoCodeIssue
 from patronage.promocodes.selectors import active_counts, groups_by_name
 from patronage.segments.selectors import segment_q
 
@@ -28,6 +28,8 @@ def audience_profiles(mailing: Mailing) -> QuerySet[CustomerProfile]:
     if mailing.audience == Mailing.Audience.CONSENTING:
         return profiles.filter(accepts_marketing=True)
     if mailing.audience == Mailing.Audience.GROUP:
+        if mailing.customer_group_id is None:  # the group was deleted
+            return profiles.none()
         return profiles.filter(group_id=mailing.customer_group_id)
     if mailing.audience == Mailing.Audience.SEGMENT:
         if mailing.segment is None:
@@ -45,9 +47,61 @@ def unmatched_list_emails(mailing: Mailing) -> QuerySet[MailingListEmail]:
     return MailingListEmail.objects.filter(mailing_id=mailing.pk).exclude(Exists(customers))
 
 
+@dataclass(frozen=True)
+class AudienceCount:
+    """Who a send would fix as recipients now: the same rows the start inserts (``audience_profiles`` and
+    ``unmatched_list_emails``), so the send page's figures are the progress page's."""
+
+    mailed: int  # consenting customers: they get it (the start's "pending", the mailing's recipient_count)
+    no_consent: int  # addressed customers without consent: recorded as skipped
+    no_customer: int  # addresses of an uploaded list that belong to no customer: recorded as skipped
+
+    @property
+    def skipped(self) -> int:
+        return self.no_consent + self.no_customer
+
+    @property
+    def total(self) -> int:
+        return self.mailed + self.skipped
+
+
+def audience_count(mailing: Mailing) -> AudienceCount:
+    counts = audience_profiles(mailing).aggregate(
+        mailed=Count("id", filter=Q(accepts_marketing=True)),
+        no_consent=Count("id", filter=Q(accepts_marketing=False)),
+    )
+    no_customer = (
+        unmatched_list_emails(mailing).count() if mailing.audience == Mailing.Audience.EMAIL_LIST else 0
+    )
+    return AudienceCount(counts["mailed"] or 0, counts["no_consent"] or 0, no_customer)
+
+
 def audience_size(mailing: Mailing) -> int:
     """How many customers would be mailed (consenting), before the send fixes the list."""
-    return audience_profiles(mailing).filter(accepts_marketing=True).count()
+    return audience_count(mailing).mailed
+
+
+@dataclass(frozen=True)
+class EmptyRepeat:
+    group: PromoCodeGroup
+    recipients: int  # how many recipients would get an empty ``last_promocode`` from it
+
+
+def empty_last_codes(mailing: Mailing) -> list[EmptyRepeat]:
+    """Per group the templates repeat a code from (``last_promocode``) without issuing one from it in the
+    same message: how many of the recipients were never issued a code from it (they get an empty text)."""
+    analysis = templating.analyse(mailing.templates)
+    groups = groups_by_name(mailing.environment)
+    issued_here = set(analysis.groups(templating.INITIAL))
+    recipients = audience_profiles(mailing).filter(accepts_marketing=True)
+    empty = []
+    for name in analysis.groups(templating.REPEAT):
+        if name in issued_here or name not in groups:
+            continue
+        group = groups[name]
+        ever = PromoCodeIssue.objects.filter(group_id=group.pk, profile_id=OuterRef("pk"))
+        empty.append(EmptyRepeat(group, recipients.exclude(Exists(ever)).count()))
+    return empty
 
 
 @dataclass(frozen=True)
@@ -57,6 +111,13 @@ class Progress:
     total: int
     counts: dict[str, int]
     last_error: str
+    # Who the start fixed as recipients to mail (what the send page announced); the rest of ``total``
+    # were recorded as skipped at once (no consent, no customer with a listed address).
+    recipients: int = 0
+
+    @property
+    def skipped_at_start(self) -> int:
+        return max(self.total - self.recipients, 0)
 
     @property
     def prepared(self) -> int:
@@ -80,6 +141,7 @@ class Progress:
             "done": self.done,
             "percent": self.percent,
             "last_error": self.last_error,
+            "recipients": self.recipients,
             **{status.value: self.counts.get(status, 0) for status in Status},
         }
 
@@ -98,6 +160,7 @@ def mailing_progress(mailing: Mailing) -> Progress:
         total=sum(counts.values()),
         counts=counts,
         last_error=mailing.last_error,
+        recipients=mailing.recipient_count,
     )
 
 

@@ -7,12 +7,14 @@ The send itself is in ``sending.py``.
 from __future__ import annotations
 
 import csv
+import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import Case, CharField, F, IntegerField, QuerySet, Value, When
@@ -160,6 +162,7 @@ def mailing_save(
     mailing.text_body = data.text_body
     mailing.audience = data.audience
     mailing.customer_group = data.customer_group if data.audience == Mailing.Audience.GROUP else None
+    mailing.customer_group_name = mailing.customer_group.name if mailing.customer_group else ""
     mailing.segment = data.segment if data.audience == Mailing.Audience.SEGMENT else None
     if emails is not None and data.email_list:
         mailing.email_list_name = data.email_list[0][:255]
@@ -193,9 +196,14 @@ class Preview:
     notes: list[str]
 
 
-def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
+# What ``promocode`` shows in a test message: clearly no code (a test issues and records nothing).
+TEST_CODE = "TEST-CODE-NOT-VALID"
+
+
+def mailing_preview(*, mailing: Mailing, profile: CustomerProfile, test: bool = False) -> Preview:
     """The message as ``profile`` would get it, issuing nothing: ``promocode`` shows the group's next active
-    code without taking it, ``last_promocode`` the customer's real last code."""
+    code without taking it (in a ``test`` message: the placeholder ``TEST_CODE``), ``last_promocode`` the
+    customer's real last code."""
     analysis = templating.analyse(mailing.templates)
     if analysis.problems:
         raise ValidationFailed(str(analysis.problems[0]))
@@ -206,6 +214,9 @@ def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
     next_codes = {}
     for name in analysis.groups(templating.INITIAL):
         group = groups.get(name)
+        if test:
+            next_codes[name] = TEST_CODE
+            continue
         code = (
             PromoCode.objects.filter(group=group, issued_at__isnull=True)
             .order_by("id")
@@ -231,14 +242,39 @@ def mailing_preview(*, mailing: Mailing, profile: CustomerProfile) -> Preview:
         rendered = templating.renderer(mailing.templates)(client)
     except templating.RenderFailed as exc:
         raise ValidationFailed(str(exc.problem)) from exc
-    if next_codes:
+    if test and next_codes:
+        notes.append(f"Promo codes show as {TEST_CODE}: a test issues no code and records nothing")
+    elif next_codes:
         notes.append("Codes shown are the groups' next active codes; the preview does not issue them")
     html, text = unsubscribe.with_footer(
         rendered.get("html_body", ""), rendered.get("text_body", ""), client.unsubscribe_url
     )
-    return Preview(
-        rendered.get("subject", ""), html, text, notes
+    return Preview(rendered.get("subject", ""), html, text, notes)
+
+
+def mailing_send_test(*, mailing: Mailing, profile: CustomerProfile, actor: Any) -> Preview:
+    """Send ``actor`` (a staff user) the message as ``profile`` would get it, through the mail backend the
+    sends use. No code is issued or recorded: ``promocode`` shows ``TEST_CODE``."""
+    to = (getattr(actor, "email", "") or "").strip()
+    if not to:
+        raise ValidationFailed(
+            "Your staff account has no email address: add one to your profile to receive test messages"
+        )
+    preview = mailing_preview(mailing=mailing, profile=profile, test=True)
+    message = EmailMultiAlternatives(
+        subject=f"[Test] {preview.subject}".replace("\r", " ").replace("\n", " "),
+        body=preview.text or " ",
+        from_email=mailing.sender,
+        to=[to],
     )
+    if preview.html:
+        message.attach_alternative(preview.html, "text/html")
+    try:
+        message.send()
+    except (OSError, smtplib.SMTPException) as exc:
+        raise ValidationFailed(f"The test message could not be sent: {exc}") from exc
+    audit(actor, mailing, CHANGE, f"Sent a test for {profile.email} to {to}")
+    return preview
 
 
 # --- start --------------------------------------------------------------------------------------------
@@ -290,7 +326,7 @@ def mailing_start(*, mailing: Mailing, actor: Any = None, enqueue: bool = True) 
     Refused (and nothing kept) when a template has a problem, nobody would be mailed, or a group's active
     balance is below what the mailing needs: one initial issue per recipient per group.
     """
-    mailing = Mailing.objects.select_for_update().select_related("environment").get(pk=mailing.pk)
+    mailing = Mailing.objects.select_for_update(of=("self",)).select_related("environment").get(pk=mailing.pk)
     if mailing.status != Mailing.Status.DRAFT:
         raise InvalidStateTransition(f"Mailing “{mailing}” was already started")
     problems = template_problems(environment=mailing.environment, templates=mailing.templates)
@@ -298,6 +334,11 @@ def mailing_start(*, mailing: Mailing, actor: Any = None, enqueue: bool = True) 
         raise ValidationFailed("Fix the templates first: " + "; ".join(map(str, problems)))
     if mailing.audience == Mailing.Audience.SEGMENT and mailing.segment_id is None:
         raise ValidationFailed("The segment this mailing was for was deleted: choose its recipients again")
+    if mailing.audience == Mailing.Audience.GROUP and mailing.customer_group_id is None:
+        raise ValidationFailed(
+            f"The group {mailing.customer_group_name or ''} this mailing was for was deleted: "
+            "choose its recipients again"
+        )
     recipients = _materialize(mailing)
     if not recipients:
         raise ValidationFailed(

@@ -27,6 +27,8 @@ from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from . import budget
+
 # What a template may read of a customer. Nothing else exists on ``client``.
 CLIENT_FIELDS = (
     "integration_id",
@@ -131,25 +133,62 @@ def fold(group_name: str) -> str:
 _CLIENT_NAMES = frozenset((*CLIENT_FIELDS, *MACROS))
 
 
-# What one message may grow to: a template must not make a message gigabytes big or hang the worker on one
-# arithmetic expression.
-MAX_OUTPUT = 1_000_000
+# What one message may grow to and cost: see mailings.budget (settings with these defaults).
+MAX_OUTPUT = budget.DEFAULT_MAX_OUTPUT
 MAX_EXPONENT = 100
+# Integers may not grow beyond this many bits (``(10**100)**100`` is 33,000; a digit is 3.3 bits).
+MAX_INTEGER_BITS = 100_000
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     # Checked before they are computed (Jinja then neither folds them at compile time).
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    # Every loop's rounds are counted (mailings.budget).
+    code_generator_class = budget.BudgetCodeGenerator
+    budget_loop = staticmethod(budget.loop)
+    budget_made = staticmethod(budget.made)
+    budget_value = staticmethod(budget.value)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        allowance = budget.current()
         if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
             raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:  # noqa: SIM102
+            if left.bit_length() * right > MAX_INTEGER_BITS:
+                raise budget.BudgetExceeded("a number of more than 30,000 digits is not allowed")
         if operator == "*":
             for sized, times in ((left, right), (right, left)):
                 big = isinstance(sized, str | list | tuple) and isinstance(times, int)
-                if big and len(sized) * times > MAX_OUTPUT:
-                    raise SecurityError(f"repeating to more than {MAX_OUTPUT:,} items is not allowed")
-        return super().call_binop(context, operator, left, right)
+                if big and len(sized) * times > allowance.max_output:
+                    raise SecurityError(
+                        f"repeating to more than {allowance.max_output:,} items is not allowed"
+                    )
+            if isinstance(left, int) and isinstance(right, int):  # noqa: SIM102
+                if left.bit_length() + right.bit_length() > MAX_INTEGER_BITS:
+                    raise budget.BudgetExceeded("a number of more than 30,000 digits is not allowed")
+        if operator == "+" and isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+            allowance.allow(len(left) + len(right))
+        if operator == "%" and isinstance(left, str):
+            budget.check_percent(allowance, left, right)
+        result = super().call_binop(context, operator, left, right)
+        allowance.charge(result)
+        return result
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        allowance = budget.current()
+        if isinstance(getattr(__obj, "__self__", None), Client):  # the macros: the fast path of every message
+            allowance.spend(1)
+            return __context.call(__obj, *args, **kwargs)
+        target = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, str):
+            budget.check_str_method(allowance, owner, getattr(target, "__name__", ""), args, kwargs)
+            allowance.spend(budget.cost(owner))
+        result = super().call(__context, __obj, *args, **kwargs)
+        allowance.charge(result)
+        if isinstance(result, str):  # a macro's text (made again each time it is called)
+            allowance.make(len(result))
+        return result
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, Client):
@@ -186,6 +225,9 @@ def _environment(autoescape: bool) -> _Sandbox:
     # A message is rendered twice, when it is prepared (to learn which codes it shows) and when it is sent,
     # and both must agree: nothing may depend on chance.
     del environment.filters["random"]
+    # Each filter counts as a call and may not make a value beyond the output budget (mailings.budget).
+    environment.filters = {name: budget.bounded_filter(name, f) for name, f in environment.filters.items()}
+    environment.tests = {name: budget.bounded_test(test) for name, test in environment.tests.items()}  # type: ignore[arg-type]
     return environment
 
 
@@ -427,9 +469,10 @@ def check(
             if call.macro == REPEAT
         }
     )
+    allowance = budget.Budget.from_settings()  # one message's budget, as in a send
     for part, source in templates.items():
         try:
-            render(compile_part(part, source), client)
+            render(compile_part(part, source), client, allowance)
         except RenderFailed as exc:
             analysis.problems.append(exc.problem)
     return analysis
@@ -472,9 +515,23 @@ def _template_line(part: CompiledPart, error: BaseException) -> int | None:
     return line
 
 
-def render(part: CompiledPart, client: Client) -> str:
+def render(part: CompiledPart, client: Client, allowance: budget.Budget | None = None) -> str:
+    """One part for one client, within ``allowance`` (a message's parts share one; see mailings.budget):
+    streamed, so output beyond the budget is refused before it is kept."""
+    allowance = allowance or budget.Budget.from_settings()
     try:
-        output = part.template.render(client=client, unsubscribe_url=client.unsubscribe_url)
+        outer = budget.enter(allowance)
+        template = part.template
+        context = template.new_context({"client": client, "unsubscribe_url": client.unsubscribe_url})
+        try:
+            output = budget.bounded_join(template.root_render_func(context), allowance)
+        except Exception:  # re-raised, pointing at the template's lines (as Template.render does)
+            template.environment.handle_exception()
+        finally:
+            budget.enter(outer)
+    except budget.BudgetExceeded as exc:
+        line = _template_line(part, exc)
+        raise RenderFailed(TemplateProblem(part.part, line, None, f"too costly: {exc}")) from exc
     except SecurityError as exc:
         line = _template_line(part, exc)
         raise RenderFailed(TemplateProblem(part.part, line, None, f"not allowed: {exc}")) from exc
@@ -484,18 +541,17 @@ def render(part: CompiledPart, client: Client) -> str:
         raise RenderFailed(TemplateProblem(part.part, line, None, message)) from exc
     except RecursionError as exc:  # pragma: no cover - a template recursing without end
         raise RenderFailed(TemplateProblem(part.part, None, None, "the template recurses too deep")) from exc
-    if len(output) > MAX_OUTPUT:
-        message = f"the message is longer than {MAX_OUTPUT:,} characters"
-        raise RenderFailed(TemplateProblem(part.part, None, None, message))
     return output
 
 
 def renderer(templates: Mapping[str, str]) -> Callable[[Client], dict[str, str]]:
     """A function rendering every part of a mailing for one client (compiled once)."""
     compiled = [compile_part(part, source) for part, source in templates.items() if source]
+    limits = budget.limits()
 
     def render_all(client: Client) -> dict[str, str]:
-        return {part.part: render(part, client) for part in compiled}
+        allowance = budget.Budget(**limits)  # one budget for the whole message
+        return {part.part: render(part, client, allowance) for part in compiled}
 
     return render_all
 
