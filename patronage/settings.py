@@ -69,7 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "patronage.integration.middleware.BodySizeLimitMiddleware",
+    "patronage.integration.middleware.ApiEdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,8 +114,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) shared by live-server and race threads; per process: parallel runs never clash.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
-# In the database so that every server process sees the same login throttles (`patronage run`/`serve`
-# create the table; the test runner does too).
+# In the database so that whatever uses Django's cache sees the same entries in every server process
+# (`patronage run`/`serve` create the table; the test runner does too). The login throttles do not use it:
+# they count in a table of their own with an atomic upsert (core.throttle).
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "patronage_cache"}
 }

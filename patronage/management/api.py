@@ -5,7 +5,7 @@ import datetime as dt
 from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from patronage.core.errors import AuthenticationFailed, ErrorDetail, NotFound
 from patronage.customers.models import CustomerProfile
@@ -17,9 +17,13 @@ from patronage.management.access import (
     management_auth,
     require,
 )
+from patronage.management.pagination import LimitOffsetPagination
 from patronage.workspace.models import Application
 
+from .offers import router as offers_router
+from .promocodes import router as promocodes_router
 from .schemas import ProfileOut
+from .segments import router as segments_router
 
 api = NinjaAPI(
     title="Patronage Management API",
@@ -109,17 +113,8 @@ def list_customer_profiles(request: HttpRequest, filters: Query[ProfileFilter]):
     return CustomerProfile.objects.filter(environment__slug=filters.environment).order_by("-id")
 
 
-# At the end: the offers router uses this module's access checks. Every router is mounted with
-# auth=management_auth, which overrides its own auth: each accepts a Management API key and the session.
-from patronage.offers.api import router as offers_router  # noqa: E402
-
-api.add_router("/offers", offers_router, auth=management_auth)
-
-from patronage.promocodes.api import router as promocodes_router  # noqa: E402
-
+# Each router's own auth is management_auth too (a Management API key or the staff session).
+api.add_router("/offers", offers_router)
 # Its paths are whole (/promocode-groups..., /promocodes/redeem): mounted at the API's root.
-api.add_router("", promocodes_router, auth=management_auth)
-
-from patronage.segments.api import router as segments_router  # noqa: E402
-
-api.add_router("/segments", segments_router, auth=management_auth)
+api.add_router("", promocodes_router)
+api.add_router("/segments", segments_router)
