@@ -5,24 +5,31 @@ Every marketing message carries ``List-Unsubscribe: <https://.../unsubscribe/TOK
 senders), and the same link in its body: ``{{ unsubscribe_url }}`` where the template puts it, else a
 standard footer appended to the HTML and text bodies.
 
-The token is signed with the server's ``SECRET_KEY`` (``django.core.signing``, a salt of its own) and names
-the customer, their environment and the mailing: it cannot be guessed, and changing it (another customer's
-id) breaks the signature. It does not expire: a link in an old message must still work. The same customer
-and mailing always get the same token, so preparing and sending a message render the same text.
+The token is ``<customer>.<environment>[.<mailing>]:<signature>``, the signature a truncated (128-bit)
+HMAC-SHA256 under a key derived from the server's ``SECRET_KEY`` and a salt of its own: it cannot be guessed,
+and changing it (another customer's id) breaks the signature. Keys in ``SECRET_KEY_FALLBACKS`` are still
+accepted, so rotating the secret does not break links in messages already sent. It does not expire: a link
+in an old message must still work. The same customer and mailing always get the same token, so preparing and
+sending a message render the same text. It is a plain HMAC rather than ``django.core.signing`` because a
+mailing signs one per recipient: 6 µs against 44 µs, which was a third of preparing a message.
 
 The absolute address comes from ``PATRONAGE_PUBLIC_URL`` (the address customers reach this server at).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import hmac
 from dataclasses import dataclass
 from email.utils import parseaddr
 from html import escape
 from typing import Any
 
 from django.conf import settings
-from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
+from django.utils.encoding import force_bytes
 
 SALT = "patronage.mailings.unsubscribe"
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -45,34 +52,48 @@ class Unsubscribe:
     mailing_id: int | None
 
 
-def _signer() -> signing.Signer:
-    return signing.Signer(salt=SALT)
+def _signature(payload: str, secret: str | bytes) -> str:
+    key = hashlib.sha256(SALT.encode() + b":" + force_bytes(secret)).digest()
+    mac = hmac.digest(key, payload.encode(), "sha256")[:16]
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def token_for(*, profile_id: int, environment_id: int, mailing_id: int | None = None) -> str:
-    payload: dict[str, int] = {"p": profile_id, "e": environment_id}
-    if mailing_id is not None:
-        payload["m"] = mailing_id
-    return _signer().sign_object(payload)
+    ids = (profile_id, environment_id) if mailing_id is None else (profile_id, environment_id, mailing_id)
+    payload = ".".join(map(str, ids))
+    return f"{payload}:{_signature(payload, settings.SECRET_KEY)}"
 
 
 def token_read(token: str) -> Unsubscribe | None:
     """What the token names, or None when it was not made here or was changed."""
-    try:
-        payload: Any = _signer().unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeError):
+    payload, _, signature = token.partition(":")
+    parts = payload.split(".")
+    if (
+        not signature
+        or len(parts) not in (2, 3)
+        or not all(part.isascii() and part.isdigit() for part in parts)
+    ):
         return None
-    if not isinstance(payload, dict):
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    if not any(hmac.compare_digest(signature, _signature(payload, secret)) for secret in secrets):
         return None
-    profile_id, environment_id, mailing_id = payload.get("p"), payload.get("e"), payload.get("m")
-    if not isinstance(profile_id, int) or not isinstance(environment_id, int):
-        return None
-    return Unsubscribe(profile_id, environment_id, mailing_id if isinstance(mailing_id, int) else None)
+    ids = [int(part) for part in parts]
+    return Unsubscribe(ids[0], ids[1], ids[2] if len(ids) == 3 else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _link_around(public_url: str, script_prefix: str) -> tuple[str, str]:
+    """The link's text before and after the token (reversing the route once, not per recipient)."""
+    slot = "0.0:slot"
+    head, tail = reverse("unsubscribe", args=[slot]).split(slot)
+    return public_url.rstrip("/") + head, tail
 
 
 def url_for(*, profile_id: int, environment_id: int, mailing_id: int | None = None) -> str:
-    token = token_for(profile_id=profile_id, environment_id=environment_id, mailing_id=mailing_id)
-    return settings.PATRONAGE_PUBLIC_URL.rstrip("/") + reverse("unsubscribe", args=[token])
+    head, tail = _link_around(settings.PATRONAGE_PUBLIC_URL, get_script_prefix())
+    return (
+        head + token_for(profile_id=profile_id, environment_id=environment_id, mailing_id=mailing_id) + tail
+    )
 
 
 def mailing_url(mailing: Any, profile_id: int) -> str:

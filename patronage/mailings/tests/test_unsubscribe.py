@@ -175,6 +175,19 @@ def test_a_token_names_one_customer_and_a_changed_token_is_refused(live: Environ
     assert unsubscribe.token_read(payload) is None
 
 
+def test_a_link_made_before_the_secret_key_was_rotated_still_works(live: Environment, settings: Any) -> None:
+    # given: a link made under the old key, which then moved to SECRET_KEY_FALLBACKS
+    (ann,) = make_customers(live, 1)
+    old = unsubscribe.token_for(profile_id=ann.pk, environment_id=live.pk)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    # then: the old link is still ours, new links are signed with the new key, and a dropped key ends it
+    assert unsubscribe.token_read(old) == unsubscribe.Unsubscribe(ann.pk, live.pk, None)
+    assert unsubscribe.token_for(profile_id=ann.pk, environment_id=live.pk) != old
+    settings.SECRET_KEY_FALLBACKS = []
+    assert unsubscribe.token_read(old) is None
+
+
 def test_a_link_of_a_deleted_customer_says_so(live: Environment) -> None:
     (ann,) = make_customers(live, 1)
     url = unsubscribe.url_for(profile_id=ann.pk, environment_id=live.pk)
