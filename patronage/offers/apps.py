@@ -36,7 +36,6 @@ class OffersConfig(AppConfig):
         from patronage.customers.selectors import REDEMPTION_SOURCES
 
         REDEMPTION_SOURCES["offers"] = offer_redeemers
-        from . import panel  # noqa: F401  (registers "My offers" in the customer panel's navigation)
         from .imports import register as register_imports
 
         register_imports()

@@ -1,8 +1,7 @@
-"""The panel's navigation: features add their page here instead of editing the base template.
+"""The panel's navigation: a page of the panel adds its entry here instead of editing the base template.
 
-A later app registers its entry once, e.g. in its ``AppConfig.ready``::
-
-    nav.register(nav.NavItem("panel:offers", "My offers", order=10))
+The panel owns its pages (``panel/offers.py`` shows the offers app's data), so the entries are registered
+below; the domain apps never import the panel.
 """
 
 from __future__ import annotations
@@ -45,5 +44,5 @@ def home_url(*, shop_slug: str) -> str:
     return links(shop_slug=shop_slug, current="")[0].url
 
 
-# Last: the pages with offers and codes come first when they arrive.
+register(NavItem("panel:offers", "My offers", order=10))
 register(NavItem("panel:account", "Account", order=90))

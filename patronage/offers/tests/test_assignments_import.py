@@ -15,7 +15,8 @@ from django.urls import reverse
 
 from patronage.customers.models import CustomerProfile
 from patronage.dataio.models import ImportJob
-from patronage.dataio.services import import_job_create, import_job_run
+from patronage.dataio.running import import_job_run
+from patronage.dataio.services import import_job_create
 from patronage.offers import imports
 from patronage.offers.models import Offer, OfferAssignment
 from patronage.offers.selectors import offers_visible

@@ -12,34 +12,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
 from django.test import Client
-from django.urls import path
-from ninja import NinjaAPI
 
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
-from patronage.integration.errors import error_response, install
-from patronage.management.api import PermissionDenied
-from patronage.offers.api import router
 from patronage.offers.models import GalleryImage, Offer, OfferAssignment, OfferRedemption
 from patronage.testing.offers import make_image, make_offer
 from patronage.workspace.models import Application
 
-# The router as patronage.management.api mounts it (one line there, see the report), on an API of its own.
-test_api = NinjaAPI(urls_namespace="offers-test", docs_url=None)
-install(test_api, missing_auth="Log in to the back office first: this API uses the staff session")
-
-
-@test_api.exception_handler(PermissionDenied)
-def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return error_response(exc.message, exc.details, 403)
-
-
-test_api.add_router("/offers", router)
-urlpatterns = [path("api/v1/", test_api.urls)]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 ALL = [
     "view_offer",

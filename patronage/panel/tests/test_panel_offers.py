@@ -13,7 +13,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-import patronage.offers.panel  # noqa: F401  (registers "My offers" in the panel's navigation)
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.offers.models import Offer, OfferClaim, OfferFavourite, OfferType

@@ -8,7 +8,6 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-import patronage.offers.panel  # noqa: F401  (registers "My offers" in the panel's navigation)
 from patronage.customers.models import CustomerProfile
 from patronage.offers.models import GalleryImage, OfferClaim, OfferFavourite, OfferType
 from patronage.testing.browser import device_page, screenshot

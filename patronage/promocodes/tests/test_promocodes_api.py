@@ -8,35 +8,16 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.http import HttpRequest, HttpResponse
 from django.test import Client
-from django.urls import path
-from ninja import NinjaAPI
 
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
-from patronage.integration.errors import error_response, install
-from patronage.management.api import PermissionDenied
-from patronage.promocodes.api import router
 from patronage.promocodes.models import PromoCode
 from patronage.promocodes.services import promo_code_group_create
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
-# The router as patronage.management.api mounts it (one line there, see the report), on an API of its own.
-test_api = NinjaAPI(urls_namespace="promocodes-test", docs_url=None)
-install(test_api, missing_auth="Log in to the back office first: this API uses the staff session")
-
-
-@test_api.exception_handler(PermissionDenied)
-def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return error_response(exc.message, exc.details, 403)
-
-
-test_api.add_router("", router)
-urlpatterns = [path("api/v1/", test_api.urls)]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 
 class Staff:

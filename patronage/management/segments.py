@@ -13,23 +13,22 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.text import slugify
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
-from ninja.security import django_auth
 
 from patronage.core import clock
 from patronage.core.errors import NotFound, ValidationFailed
 from patronage.customers.exports import CustomerExport
 from patronage.customers.models import CustomerProfile
 from patronage.integration.presenters import json_response
-from patronage.management.access import environment_named, require
-from patronage.management.pagination import LimitOffsetPagination
-from patronage.management.schemas import ProfileOut
+from patronage.segments import registry, schemas
+from patronage.segments.models import Segment
+from patronage.segments.selectors import rules_preview, segment_members, segments_of
+from patronage.segments.services import segment_create, segment_delete, segment_update
 
-from . import registry, schemas
-from .models import Segment
-from .selectors import rules_preview, segment_members, segments_of
-from .services import segment_create, segment_delete, segment_update
+from .access import environment_named, management_auth, require
+from .pagination import LimitOffsetPagination
+from .schemas import ProfileOut
 
-router = Router(auth=django_auth, tags=["Segments"])
+router = Router(auth=management_auth, tags=["Segments"])
 
 # Members are customers' personal data: reading them also takes the permission to view customers.
 VIEW_CUSTOMERS = "customers.view_customerprofile"

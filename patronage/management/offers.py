@@ -7,22 +7,22 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
-from ninja.security import django_auth
+from ninja.pagination import paginate
 
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
 from patronage.integration.presenters import json_response
-from patronage.management.access import environment_named, require
+from patronage.offers import schemas
+from patronage.offers.imports import offer_assignments_add, offer_assignments_remove
+from patronage.offers.models import GalleryImage, Offer, RedemptionSource
+from patronage.offers.selectors import normalize_email, offers_visible_with_marks
+from patronage.offers.services import OfferInput, offer_create, offer_delete, offer_patch, offer_redeem
 from patronage.workspace.models import Application, Environment
 
-from . import schemas
-from .imports import offer_assignments_add, offer_assignments_remove
-from .models import GalleryImage, Offer, RedemptionSource
-from .selectors import normalize_email, offers_visible_with_marks
-from .services import OfferInput, offer_create, offer_delete, offer_patch, offer_redeem
+from .access import environment_named, management_auth, require
+from .pagination import LimitOffsetPagination
 
-router = Router(auth=django_auth, tags=["Offers"])
+router = Router(auth=management_auth, tags=["Offers"])
 
 # JSON field -> OfferInput attribute; ``offer_check`` points at attributes, the API answers with JSON names.
 FIELDS = {

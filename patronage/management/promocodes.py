@@ -7,21 +7,20 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.pagination import paginate
-from ninja.security import django_auth
 from pydantic import ValidationError
 
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.customers.models import CustomerProfile
-from patronage.management.access import environment_named, require
-from patronage.management.pagination import LimitOffsetPagination
+from patronage.promocodes import schemas
+from patronage.promocodes.models import PromoCodeGroup
+from patronage.promocodes.selectors import with_counts
+from patronage.promocodes.services import promo_code_redeem, promo_codes_upload
 from patronage.workspace.models import Environment
 
-from . import schemas
-from .models import PromoCodeGroup
-from .selectors import with_counts
-from .services import promo_code_redeem, promo_codes_upload
+from .access import environment_named, management_auth, require
+from .pagination import LimitOffsetPagination
 
-router = Router(auth=django_auth, tags=["Promo codes"])
+router = Router(auth=management_auth, tags=["Promo codes"])
 
 UPLOAD_BODY = {
     "requestBody": {
