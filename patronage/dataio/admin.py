@@ -32,8 +32,9 @@ from patronage.workspace.services import environment_get
 
 from .models import ImportJob
 from .registry import Importer, importer_get, importers
+from .running import import_jobs_stop_stalled
 from .selectors import import_job_stalled, import_job_status, import_problems, import_problems_csv
-from .services import import_job_create, import_jobs_stop_stalled, max_upload_bytes
+from .services import import_job_create, max_upload_bytes
 
 HEAD_BYTES = 64 * 1024
 STATUS_VARIANTS = {

@@ -61,6 +61,10 @@ class ImportJob(models.Model):
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
 
 
+# The size of one stored piece of an upload (never the whole file in memory at once).
+CHUNK_BYTES = 1024 * 1024
+
+
 class ImportFileChunk(models.Model):
     """The uploaded file, in pieces, in the database: any worker on any machine can read it."""
 

@@ -1,7 +1,7 @@
 from django_tasks import task
 
 from .models import ImportJob
-from .services import import_job_run
+from .running import import_job_run
 
 
 @task()

@@ -17,7 +17,8 @@ from patronage.customers.consent import ConsentActor, consent_set
 from patronage.customers.models import ConsentChange, CustomerProfile
 from patronage.customers.services import profiles_bulk_upsert
 from patronage.dataio.models import ImportJob
-from patronage.dataio.services import import_job_create, import_job_run
+from patronage.dataio.running import import_job_run
+from patronage.dataio.services import import_job_create
 from patronage.testing.api import IntegrationClient
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get

@@ -25,7 +25,8 @@ from patronage.customers.models import CustomerGroup, CustomerProfile, birth_md_
 from patronage.customers.selectors import CustomerFilters, customers_filtered
 from patronage.customers.services import profile_upsert
 from patronage.dataio.models import ImportJob
-from patronage.dataio.services import import_job_create, import_job_run
+from patronage.dataio.running import import_job_run
+from patronage.dataio.services import import_job_create
 from patronage.testing.factories import make_application
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get

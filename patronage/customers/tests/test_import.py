@@ -22,7 +22,8 @@ from patronage.customers import imports
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.customers.services import profile_upsert
 from patronage.dataio.models import ImportJob
-from patronage.dataio.services import import_job_create, import_job_run
+from patronage.dataio.running import import_job_run
+from patronage.dataio.services import import_job_create
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 

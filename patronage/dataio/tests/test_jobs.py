@@ -16,8 +16,9 @@ from django.urls import reverse
 
 from patronage.core import clock
 from patronage.customers.models import CustomerProfile
-from patronage.dataio.models import ImportFileChunk, ImportJob
-from patronage.dataio.services import CHUNK_BYTES, import_job_create, import_job_run
+from patronage.dataio.models import CHUNK_BYTES, ImportFileChunk, ImportJob
+from patronage.dataio.running import import_job_run
+from patronage.dataio.services import import_job_create
 from patronage.dataio.testing import run_queued_jobs
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get

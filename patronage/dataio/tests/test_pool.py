@@ -17,7 +17,8 @@ from django.db import connection
 from patronage.core import clock
 from patronage.customers.imports import POOL_MIN_BYTES
 from patronage.dataio.models import ImportFileChunk, ImportJob
-from patronage.dataio.services import import_job_create, import_jobs_stop_stalled
+from patronage.dataio.running import import_jobs_stop_stalled
+from patronage.dataio.services import import_job_create
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
@@ -88,7 +89,7 @@ def test_a_killed_import_leaves_no_processes_and_its_upload_is_swept(passwords: 
     # When a process runs it as a worker does, and is killed with -9 while its pool works
     run = (
         "from patronage.dataio.models import ImportJob\n"
-        "from patronage.dataio.services import import_job_run\n"
+        "from patronage.dataio.running import import_job_run\n"
         f"import_job_run(job=ImportJob.objects.get(pk={job.pk}))"
     )
     env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "patronage.settings"}

@@ -9,8 +9,9 @@ from patronage.core.errors import DomainError
 from patronage.core.progress import cli_progress
 from patronage.dataio.models import ImportJob
 from patronage.dataio.registry import ImportOutcome, importer_get, importers
+from patronage.dataio.running import import_job_run
 from patronage.dataio.selectors import import_problems
-from patronage.dataio.services import import_job_create, import_job_run
+from patronage.dataio.services import import_job_create
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
