@@ -96,6 +96,10 @@ class MailingListEmail(models.Model):
         return self.email
 
 
+# A delivery's reason when its customer is deleted during a send (set by services and sending alike).
+CUSTOMER_GONE = "The customer was deleted after the send started"
+
+
 class MailingDelivery(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

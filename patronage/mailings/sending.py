@@ -58,8 +58,7 @@ from patronage.promocodes.services import (
 )
 
 from . import clients, templating, unsubscribe
-from .models import Mailing, MailingDelivery
-from .services import CUSTOMER_GONE
+from .models import CUSTOMER_GONE, Mailing, MailingDelivery
 
 logger = logging.getLogger(__name__)
 Status = MailingDelivery.Status

@@ -31,11 +31,11 @@ from patronage.segments.models import Segment
 from patronage.workspace.models import Environment
 
 from . import addresses, clients, selectors, templating, unsubscribe
-from .models import Mailing, MailingDelivery, MailingListEmail
+from .models import CUSTOMER_GONE, Mailing, MailingDelivery, MailingListEmail
+from .tasks import send_mailing
 
 Status = MailingDelivery.Status
 NO_CONSENT = "No marketing consent"
-CUSTOMER_GONE = "The customer was deleted after the send started"
 NO_CUSTOMER = "No customer with this email in {environment}"
 # More than this many bad lines in an email list are counted, not listed.
 MAX_REPORTED = 50
@@ -266,6 +266,8 @@ def mailing_send_test(*, mailing: Mailing, profile: CustomerProfile, actor: Any)
         body=preview.text or " ",
         from_email=mailing.sender,
         to=[to],
+        # As the send has them, pointing at the preview's stand-in link (following it unsubscribes nobody).
+        headers=unsubscribe.headers(unsubscribe.preview_url()),
     )
     if preview.html:
         message.attach_alternative(preview.html, "text/html")
@@ -365,8 +367,6 @@ def mailing_start(*, mailing: Mailing, actor: Any = None, enqueue: bool = True) 
 
 
 def _enqueue(mailing_id: int) -> None:
-    from .tasks import send_mailing
-
     send_mailing.enqueue(mailing_id)
 
 

@@ -165,6 +165,10 @@ def test_send_a_test_to_me_issues_nothing(
     assert mail.to == ["boss@shop.example"]
     assert mail.subject.startswith("[Test] ")
     assert f"Customer c1: <b>{TEST_CODE}</b>" in mail.html
+    # and: the unsubscribe headers and footer as a send has them, with a link that unsubscribes nobody
+    assert str(mail.message["List-Unsubscribe"]).strip() == "<http://127.0.0.1:8000/unsubscribe/preview/>"
+    assert str(mail.message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert 'href="http://127.0.0.1:8000/unsubscribe/preview/"' in mail.html
     assert "No promo code was issued" in response.content.decode()
     assert PromoCode.objects.filter(group=group, issued_at__isnull=True).count() == 2
     assert not PromoCodeIssue.objects.exists()

@@ -20,9 +20,8 @@ from patronage.customer_sessions.services import customer_data_erase
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.customers.services import profiles_delete
 from patronage.mailings import selectors, sending
-from patronage.mailings.models import Mailing, MailingDelivery, MailingListEmail
+from patronage.mailings.models import CUSTOMER_GONE, Mailing, MailingDelivery, MailingListEmail
 from patronage.mailings.services import (
-    CUSTOMER_GONE,
     NO_CONSENT,
     MailingInput,
     mailing_delete,
