@@ -191,6 +191,9 @@ class _Plan:
     initial: list[PromoCodeGroup]
     repeat: list[PromoCodeGroup]
     claim_sql: str  # keeps only the customer fields the templates read
+    # Preparation renders only to learn which codes a message shows: it needs the (costly, one per
+    # recipient) unsubscribe link only when a template prints it. Delivery always makes it (the headers).
+    shows_link: bool = False
     missing: list[str] = field(default_factory=list)  # groups deleted since the draft was checked
     # Per group, the highest code id this send issued so far: where the next batch's codes start.
     after: dict[int, int] = field(default_factory=dict)
@@ -200,7 +203,13 @@ class _Plan:
 def _plan(mailing: Mailing) -> _Plan:
     analysis = templating.analyse(mailing.templates)
     groups = groups_by_name(mailing.environment)
-    plan = _Plan(templating.renderer(mailing.templates), [], [], _claim_sql(analysis.client_fields()))
+    plan = _Plan(
+        templating.renderer(mailing.templates),
+        [],
+        [],
+        _claim_sql(analysis.client_fields()),
+        shows_link=analysis.shows_unsubscribe_url,
+    )
     for macro, target in ((templating.INITIAL, plan.initial), (templating.REPEAT, plan.repeat)):
         for name in analysis.groups(macro):
             if name in groups:
@@ -290,13 +299,16 @@ def _prepare_batch(mailing: Mailing, plan: _Plan) -> tuple[int, int]:
         by_name = {group.name.casefold(): group for group in plan.repeat}
         unissue: list[int] = []
         repeats: list[IssueRow] = []
+        # (Making links loads the URLconf once per process: not for templates that never print one.)
+        link = unsubscribe.mailing_links(mailing) if plan.shows_link else None
         for delivery_id, (profile_id, snapshot) in ready.items():
             codes = {name: got[profile_id] for name, got in issued.items() if profile_id in got}
             if delivery_id in skipped:
                 unissue.extend(code.code_id for code in codes.values())
                 continue
             client = clients.client_from_snapshot(snapshot)
-            client.unsubscribe_url = _unsubscribe_url(mailing, profile_id)
+            if link is not None:
+                client.unsubscribe_url = link(profile_id)
             client.codes = {name: code.code for name, code in codes.items()}
             client.last_codes = {
                 name: found[profile_id] for name, found in last.items() if profile_id in found
@@ -394,10 +406,6 @@ class _Preparer:
                 self.outcome.skipped += skipped
                 if self.progress:
                     self.progress("prepare", ready + skipped)
-
-
-def _unsubscribe_url(mailing: Mailing, profile_id: int) -> str:
-    return unsubscribe.mailing_url(mailing, profile_id)
 
 
 # --- delivering ---------------------------------------------------------------------------------------
@@ -674,9 +682,10 @@ class _Deliverer:
             mailing_id=self.mailing.pk,
             prepared=[(profile_id, snapshot) for _, _, profile_id, snapshot in page],
         )
+        link = unsubscribe.mailing_links(self.mailing)
         for row, client in zip(page, prepared, strict=True):
             if row[2] is not None:
-                client.unsubscribe_url = _unsubscribe_url(self.mailing, row[2])
+                client.unsubscribe_url = link(row[2])
         return [(row[0], row[1], client) for row, client in zip(page, prepared, strict=True)]
 
     def _pages(self, first: list[_Ready]) -> Iterator[_Ready]:

@@ -268,6 +268,8 @@ class Analysis:
     # on, printed whole, read by a computed name): then every field may be read.
     reads: set[str] = field(default_factory=set)
     reads_any: bool = False
+    # Whether a template prints ``{{ unsubscribe_url }}`` (else rendering does not need the link).
+    shows_unsubscribe_url: bool = False
 
     def client_fields(self) -> tuple[str, ...]:
         """The fields a message needs of its customer (a send keeps no other: data minimization)."""
@@ -343,7 +345,9 @@ def _walk(part: str, source: str, tree: nodes.Template, analysis: Analysis) -> N
     def problem(line: int | None, message: str, *needles: str) -> None:
         analysis.problems.append(TemplateProblem(part, line, _column(source, line, *needles), message))
 
-    undeclared = find_undeclared_variables(tree) - {"client", UNSUBSCRIBE_URL}
+    undeclared = find_undeclared_variables(tree)
+    analysis.shows_unsubscribe_url |= UNSUBSCRIBE_URL in undeclared
+    undeclared -= {"client", UNSUBSCRIBE_URL}
     # Jinja declares ``self`` (the template's blocks) itself; a mailing has no use for it.
     if any(node.name == "self" and node.ctx == "load" for node in tree.find_all(nodes.Name)):
         undeclared.add("self")

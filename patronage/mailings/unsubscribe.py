@@ -5,13 +5,14 @@ Every marketing message carries ``List-Unsubscribe: <https://.../unsubscribe/TOK
 senders), and the same link in its body: ``{{ unsubscribe_url }}`` where the template puts it, else a
 standard footer appended to the HTML and text bodies.
 
-The token is ``<customer>.<environment>[.<mailing>]:<signature>``, the signature a truncated (128-bit)
-HMAC-SHA256 under a key derived from the server's ``SECRET_KEY`` and a salt of its own: it cannot be guessed,
+The token is ``<customer>.<environment>[.<mailing>]:<signature>``, the signature a 128-bit keyed BLAKE2b
+(a MAC) under a key derived from the server's ``SECRET_KEY`` and a salt of its own: it cannot be guessed,
 and changing it (another customer's id) breaks the signature. Keys in ``SECRET_KEY_FALLBACKS`` are still
 accepted, so rotating the secret does not break links in messages already sent. It does not expire: a link
 in an old message must still work. The same customer and mailing always get the same token, so preparing and
-sending a message render the same text. It is a plain HMAC rather than ``django.core.signing`` because a
-mailing signs one per recipient: 6 µs against 44 µs, which was a third of preparing a message.
+sending a message render the same text. It is not ``django.core.signing`` (or ``hmac``) because a mailing
+signs one per recipient, from several threads: HMAC-SHA256 goes through OpenSSL, whose per-call lookups
+contend between threads (38 µs a link in a send against 6 µs alone), while BLAKE2b is CPython's own code.
 
 The absolute address comes from ``PATRONAGE_PUBLIC_URL`` (the address customers reach this server at).
 """
@@ -22,6 +23,7 @@ import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from html import escape
@@ -32,6 +34,7 @@ from django.urls import get_script_prefix, reverse
 from django.utils.encoding import force_bytes
 
 SALT = "patronage.mailings.unsubscribe"
+SALT_BYTES = hashlib.sha256(SALT.encode()).digest()[:16]  # blake2b takes a salt of up to 16 bytes
 ONE_CLICK = "List-Unsubscribe=One-Click"
 PREVIEW_TOKEN = "preview"
 
@@ -52,9 +55,19 @@ class Unsubscribe:
     mailing_id: int | None
 
 
+@functools.lru_cache(maxsize=8)
+def _key(secret: str | bytes) -> bytes:
+    return hashlib.blake2b(
+        force_bytes(secret), digest_size=32, person=b"unsubscribe-v1", salt=SALT_BYTES
+    ).digest()
+
+
 def _signature(payload: str, secret: str | bytes) -> str:
-    key = hashlib.sha256(SALT.encode() + b":" + force_bytes(secret)).digest()
-    mac = hmac.digest(key, payload.encode(), "sha256")[:16]
+    return _sign(payload, _key(secret))
+
+
+def _sign(payload: str, key: bytes) -> str:
+    mac = hashlib.blake2b(payload.encode(), digest_size=16, key=key).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
@@ -96,9 +109,23 @@ def url_for(*, profile_id: int, environment_id: int, mailing_id: int | None = No
     )
 
 
+def mailing_links(mailing: Any) -> Callable[[int], str]:
+    """A function giving the link of ``mailing``'s message to a customer id: everything but the customer's
+    part is worked out once (a send makes one link per recipient, from several threads)."""
+    head, tail = _link_around(settings.PATRONAGE_PUBLIC_URL, get_script_prefix())
+    key = _key(settings.SECRET_KEY)
+    ids = f".{mailing.environment_id}.{mailing.pk}"
+
+    def link(profile_id: int) -> str:
+        payload = f"{profile_id}{ids}"
+        return f"{head}{payload}:{_sign(payload, key)}{tail}"
+
+    return link
+
+
 def mailing_url(mailing: Any, profile_id: int) -> str:
     """The link of ``mailing``'s message to the customer ``profile_id``."""
-    return url_for(profile_id=profile_id, environment_id=mailing.environment_id, mailing_id=mailing.pk)
+    return mailing_links(mailing)(profile_id)
 
 
 def preview_url() -> str:
