@@ -81,15 +81,91 @@ class ApiKeyForm(forms.ModelForm):
         return value
 
 
+class ShownOnceKeyAdmin(ModelAdmin):
+    """What the admins of both kinds of API key share: the key is made by its service and shown once (a
+    page of its own, never cached), and revoking asks for confirmation first. Subclasses make and revoke."""
+
+    actions = ["revoke"]
+
+    def key_create(self, request: HttpRequest, obj: Any) -> tuple[Any, str]:
+        raise NotImplementedError
+
+    def key_revoke(self, request: HttpRequest, key: Any) -> None:
+        raise NotImplementedError
+
+    def created_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        return {}
+
+    def _template(self, name: str) -> str:
+        return f"admin/workspace/{self.model._meta.model_name}/{name}.html"
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            return
+        created, plaintext = self.key_create(request, obj)
+        obj.pk, obj.prefix, obj.digest, obj.created = (
+            created.pk,
+            created.prefix,
+            created.digest,
+            created.created,
+        )
+        request._new_key = plaintext  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        plaintext = getattr(request, "_new_key", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
+            request,
+            self._template("created"),
+            {
+                **self.admin_site.each_context(request),
+                **self.created_context(request, obj),
+                "key": obj,
+                "plaintext": plaintext,
+                "opts": self.model._meta,
+                "title": f"{self.model._meta.verbose_name} created",
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected %(verbose_name_plural)s", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        related = self.list_select_related if isinstance(self.list_select_related, list | tuple) else ()
+        active = [key for key in queryset.select_related(*related) if key.revoked_at is None]
+        plural = self.model._meta.verbose_name_plural
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                self._template("revoke_confirm"),
+                {
+                    **self.admin_site.each_context(request),
+                    "keys": active,
+                    "queryset": queryset,
+                    "opts": self.model._meta,
+                    "title": f"Revoke {plural}?",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        for key in active:
+            self.key_revoke(request, key)
+        self.message_user(
+            request, f"Revoked {len(active)} {self.model._meta.verbose_name}(s).", messages.SUCCESS
+        )
+        return None
+
+
 @admin.register(ApiKey)
-class ApiKeyAdmin(ModelAdmin):
+class ApiKeyAdmin(ShownOnceKeyAdmin):
     add_form = ApiKeyForm
     list_display = ["name", "prefix", "application", "status", "created", "expires_at", "revoked_at"]
     list_filter = ["application__environment", "application"]
     search_fields = ["name", "prefix", "application__slug"]
     list_select_related = ["application__environment"]
     fields = ["application", "name", "expires_at"]
-    actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         # Keys are immutable once made: a changed key would be a different key.
@@ -105,70 +181,25 @@ class ApiKeyAdmin(ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return self.get_readonly_fields(request, obj) if obj else self.fields
 
-    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        if change:
-            return
-        created, plaintext = api_key_create(
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request)
+
+    def key_create(self, request: HttpRequest, obj: ApiKey) -> tuple[ApiKey, str]:
+        return api_key_create(
             application=obj.application, name=obj.name, expires_at=obj.expires_at, actor=request.user
         )
-        obj.pk, obj.prefix, obj.digest, obj.created = (
-            created.pk,
-            created.prefix,
-            created.digest,
-            created.created,
-        )
-        request._new_api_key = plaintext  # type: ignore[attr-defined]
 
-    def response_add(
-        self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
-    ) -> HttpResponse:
-        plaintext = getattr(request, "_new_api_key", None)
-        if plaintext is None:
-            return super().response_add(request, obj, post_url_continue)
-        response = TemplateResponse(
-            request,
-            "admin/workspace/apikey/created.html",
-            {
-                **self.admin_site.each_context(request),
-                "api_key": obj,
-                "plaintext": plaintext,
-                "opts": self.model._meta,
-                "title": "API key created",
-            },
-        )
-        response["Cache-Control"] = "no-store"
-        return response
-
-    @admin.action(description="Revoke selected API keys", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:
-        active = [key for key in queryset if key.revoked_at is None]
-        if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(
-                request,
-                "admin/workspace/apikey/revoke_confirm.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "keys": active,
-                    "queryset": queryset,
-                    "opts": self.model._meta,
-                    "title": "Revoke API keys?",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                },
-            )
-        for key in active:
-            api_key_revoke(api_key=key, actor=request.user)
-        self.message_user(request, f"Revoked {len(active)} API key(s).", messages.SUCCESS)
-        return None
+    def key_revoke(self, request: HttpRequest, key: ApiKey) -> None:
+        api_key_revoke(api_key=key, actor=request.user)
 
 
 @admin.register(ManagementKey)
-class ManagementKeyAdmin(ModelAdmin):
+class ManagementKeyAdmin(ShownOnceKeyAdmin):
     """Keys for scripts calling the Management API. Staff see and make their own; superusers everyone's."""
 
     list_display = ["name", "user", "prefix", "status", "created", "expires_at", "last_used_at", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
-    actions = ["revoke"]
     empty_value_display = "never"  # the only empty values: expires, last used, revoked
     readonly_after_creation = [
         "user",
@@ -209,58 +240,13 @@ class ManagementKeyAdmin(ModelAdmin):
         # Whoever may make keys may revoke their own (the list shows no one else's unless superuser).
         return self.has_add_permission(request) or self.has_change_permission(request)
 
-    def save_model(self, request: HttpRequest, obj: ManagementKey, form: Any, change: bool) -> None:
-        if change:
-            return
-        created, plaintext = management_key_create(
+    def key_create(self, request: HttpRequest, obj: ManagementKey) -> tuple[ManagementKey, str]:
+        return management_key_create(
             user=obj.user, name=obj.name, expires_at=obj.expires_at, actor=request.user
         )
-        obj.pk, obj.prefix, obj.digest, obj.created = (
-            created.pk,
-            created.prefix,
-            created.digest,
-            created.created,
-        )
-        request._new_management_key = plaintext  # type: ignore[attr-defined]
 
-    def response_add(
-        self, request: HttpRequest, obj: ManagementKey, post_url_continue: str | None = None
-    ) -> HttpResponse:
-        plaintext = getattr(request, "_new_management_key", None)
-        if plaintext is None:
-            return super().response_add(request, obj, post_url_continue)
-        response = TemplateResponse(
-            request,
-            "admin/workspace/managementkey/created.html",
-            {
-                **self.admin_site.each_context(request),
-                "key": obj,
-                "plaintext": plaintext,
-                "api_root": request.build_absolute_uri("/api/v1/"),
-                "opts": self.model._meta,
-                "title": "Management API key created",
-            },
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+    def key_revoke(self, request: HttpRequest, key: ManagementKey) -> None:
+        management_key_revoke(key=key, actor=request.user)
 
-    @admin.action(description="Revoke selected Management API keys", permissions=["revoke"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ManagementKey]) -> HttpResponse | None:
-        active = [key for key in queryset.select_related("user") if key.revoked_at is None]
-        if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(
-                request,
-                "admin/workspace/managementkey/revoke_confirm.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "keys": active,
-                    "queryset": queryset,
-                    "opts": self.model._meta,
-                    "title": "Revoke Management API keys?",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                },
-            )
-        for key in active:
-            management_key_revoke(key=key, actor=request.user)
-        self.message_user(request, f"Revoked {len(active)} Management API key(s).", messages.SUCCESS)
-        return None
+    def created_context(self, request: HttpRequest, obj: ManagementKey) -> dict[str, Any]:
+        return {"api_root": request.build_absolute_uri("/api/v1/")}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import zoneinfo
 
@@ -59,24 +60,23 @@ class Application(models.Model):
         return f"{self.name} ({self.environment.slug})"
 
 
-class ApiKey(models.Model):
-    """An Integration API key. Only a SHA-256 digest is stored; the key is shown once when created."""
+class ShownOnceKey(models.Model):
+    """What API keys of both kinds share: only a SHA-256 digest of the key is stored (``digest_key``) and
+    the key itself is shown once, when it is created; it expires or is revoked, never deleted."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=200)
+    # Each kind declares these with its own labels.
+    name: str
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
     prefix = models.CharField(
         max_length=12, editable=False, help_text="First characters, to recognise a key."
     )
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(default=clock.now, editable=False)
-    expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Leave empty for a key that never expires."
-    )
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["-created"]
-        verbose_name = "API key"
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -90,7 +90,22 @@ class ApiKey(models.Model):
         return "active"
 
 
-class ManagementKey(models.Model):
+class ApiKey(ShownOnceKey):
+    """An Integration API key. Only a SHA-256 digest is stored; the key is shown once when created."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Leave empty for a key that never expires."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API key"
+
+
+class ManagementKey(ShownOnceKey):
     """A Management API key of one staff user; it acts with that user's permissions, checked per request.
 
     Like an Integration API key, only a SHA-256 digest is stored and the key is shown once when created.
@@ -104,11 +119,6 @@ class ManagementKey(models.Model):
         help_text="The key can do what this staff user can do, never more.",
     )
     name = models.CharField(max_length=200, help_text="What the key is for, e.g. the nightly export script.")
-    prefix = models.CharField(
-        max_length=12, editable=False, help_text="First characters, to recognise a key."
-    )
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    created = models.DateTimeField(default=clock.now, editable=False)
     expires_at = models.DateTimeField(
         "expires", null=True, blank=True, help_text="Leave empty for a key that never expires."
     )
@@ -120,17 +130,6 @@ class ManagementKey(models.Model):
     class Meta:
         ordering = ["-created"]
         verbose_name = "Management API key"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def status(self) -> str:
-        if self.revoked_at:
-            return "revoked"
-        if self.expires_at and self.expires_at <= clock.now():
-            return "expired"
-        return "active"
 
 
 def digest_key(key: str) -> str:

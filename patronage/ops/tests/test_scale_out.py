@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +34,7 @@ from patronage.ops.tests.test_serve import free_port
 from patronage.promocodes.models import PromoCode
 from patronage.promocodes.services import promo_code_group_create
 from patronage.testing.factories import make_api_key, make_application
+from patronage.testing.threads import race
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
@@ -83,26 +83,6 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{base} did not start (exit {process.poll()})")
         time.sleep(0.2)
-
-
-def race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(i)`` in ``count`` threads released at the same instant; return results in order."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = work(i)
-        except Exception as exc:  # surfaced by the assertions below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 @pytest.fixture
@@ -188,7 +168,7 @@ def test_two_servers_and_two_workers_lose_nothing_and_count_nothing_twice(cluste
             statuses.append(call(base, "PUT", f"/v2/customer_sessions/shared{s}", body, integration)[0])
         return statuses
 
-    updates = race(THREADS, update_sessions)
+    updates = race(THREADS, update_sessions, timeout=120)
     # then: every update was answered, no attribute was lost and no cart mixes two writers
     assert updates == [[200] * SESSIONS] * THREADS
     for s in range(SESSIONS):
@@ -217,6 +197,7 @@ def test_two_servers_and_two_workers_lose_nothing_and_count_nothing_twice(cluste
             {"customerSession": {"state": "closed"}},
             integration,
         )[0],
+        timeout=120,
     )
     # then: every order is counted on the customer once
     assert closes == [200] * THREADS
@@ -237,7 +218,7 @@ def test_two_servers_and_two_workers_lose_nothing_and_count_nothing_twice(cluste
             for n, code in enumerate(codes)
         ]
 
-    redeems = race(THREADS, redeem)
+    redeems = race(THREADS, redeem, timeout=120)
     # then: each code was redeemed exactly once: one 200, every other answer a 409
     assert all(isinstance(r, list) for r in redeems), redeems
     for n, code in enumerate(codes):
