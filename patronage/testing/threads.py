@@ -18,7 +18,7 @@ def race(count: int, work: Callable[[int], Any], *, timeout: float = 60) -> list
 
     def run(i: int) -> None:
         try:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=30)
             results[i] = work(i)
         except Exception as exc:
             results[i] = exc

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 
 from patronage.core import clock
@@ -16,6 +14,7 @@ from patronage.core.errors import AuthenticationFailed
 from patronage.core.throttle import SIGN_IN_ACCOUNT_LIMIT, SignInThrottle, Throttle, TooManyAttempts
 from patronage.customers import accounts
 from patronage.testing.factories import make_application
+from patronage.testing.threads import race as race_threads
 from patronage.workspace.models import Environment
 
 THREADS = 40
@@ -23,24 +22,7 @@ THREADS = 40
 
 def race(attempt: Any) -> list[Any]:
     """``attempt(i)`` in THREADS threads released at once, each on its own connection: their outcomes."""
-    barrier = threading.Barrier(THREADS)
-    results: list[Any] = [None] * THREADS
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = attempt(i)
-        except Exception as exc:  # classified by the caller
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    return results
+    return race_threads(THREADS, attempt, timeout=300)
 
 
 @pytest.mark.django_db
