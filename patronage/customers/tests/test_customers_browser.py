@@ -386,6 +386,8 @@ def test_bulk_group_for_all_filtered_customers(staff_page: Page, live_server: Li
     assert silver.customers.count() == 3
     # When they pick Gold instead
     page.select_option("select[name=group]", label="Gold")
+    # Then the confirmation (and its complaint) goes away: it is only about removing
+    expect(page.locator("#confirm-remove")).to_be_hidden()
     screenshot(page, "customers-bulk-group")
     page.get_by_role("button", name="Apply to 12 customers").click()
     # Then all twelve, and only they, are in Gold
