@@ -4,7 +4,6 @@ mailings), and the customer page shows the history."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from patronage.customers.models import ConsentChange, CustomerProfile
 from patronage.customers.services import profiles_bulk_upsert
 from patronage.dataio.models import ImportJob
 from patronage.dataio.running import import_job_run
-from patronage.dataio.services import import_job_create
 from patronage.testing.api import IntegrationClient
+from patronage.testing.imports import stored_import
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environment_get
 
@@ -141,16 +140,7 @@ def test_a_customer_unsubscribing_in_the_panel_is_recorded_with_the_shop(live_ap
 
 def run_import(content: str, *, user: Any = None) -> ImportJob:
     data = content.encode()
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(Environment.LIVE),
-        filename="spring.csv",
-        size=len(data),
-        skip_bad_rows=False,
-        upload=io.BytesIO(data),
-        enqueue=False,
-        actor=user,
-    )
+    job = stored_import(data, filename="spring.csv", actor=user)
     import_job_run(job=job)
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED, job.message
@@ -196,15 +186,7 @@ def test_an_import_without_the_consent_column_records_nothing(live: Environment)
 def test_a_failed_import_leaves_no_audit_row(live: Environment) -> None:
     keen = customer(live, "keen", email="keen@example.com", accepts_marketing=True)
     data = b"name,email,password,accepts_marketing\nKeen,keen@example.com,,no\nBad,not-an-email,,yes\n"
-    job = import_job_create(
-        kind="customers",
-        environment=live,
-        filename="bad.csv",
-        size=len(data),
-        skip_bad_rows=False,
-        upload=io.BytesIO(data),
-        enqueue=False,
-    )
+    job = stored_import(data, environment=live, filename="bad.csv")
     import_job_run(job=job)
     keen.refresh_from_db()
     assert keen.accepts_marketing and not ConsentChange.objects.exists()

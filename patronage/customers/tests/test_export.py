@@ -26,8 +26,8 @@ from patronage.customers.selectors import CustomerFilters, customers_filtered
 from patronage.customers.services import profile_upsert
 from patronage.dataio.models import ImportJob
 from patronage.dataio.running import import_job_run
-from patronage.dataio.services import import_job_create
 from patronage.testing.factories import make_application
+from patronage.testing.imports import stored_import
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
@@ -188,15 +188,7 @@ def test_export_import_export_round_trips_to_the_same_bytes(settings: Any) -> No
         CustomerGroup.objects.create(environment=sandbox, name=name)
     # When live is exported and the file imported into sandbox
     first = b"".join(export_chunks(everyone(Environment.LIVE)))
-    job = import_job_create(
-        kind="customers",
-        environment=sandbox,
-        filename="live.csv",
-        size=len(first),
-        skip_bad_rows=False,
-        upload=io.BytesIO(first),
-        enqueue=False,
-    )
+    job = stored_import(first, environment=sandbox, filename="live.csv")
     import_job_run(job=job)
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED, (job.message, list(job.problems.values_list("message")))
@@ -380,15 +372,7 @@ def test_import_ignores_the_read_only_columns_and_reads_older_exports(settings: 
         "ada,Ada,ada@example.com,,'+12015550123,,,no,no,99,5000.00,EUR,2020-01-01T00:00:00Z,2020-01-01T00:00:00Z\n"
         "new,New,new@example.com,,+48601234567,,,no,no,7,1.00,EUR,2020-01-01T00:00:00Z,2020-01-01T00:00:00Z\n"
     ).encode()
-    job = import_job_create(
-        kind="customers",
-        environment=live,
-        filename="edited.csv",
-        size=len(data),
-        skip_bad_rows=False,
-        upload=io.BytesIO(data),
-        enqueue=False,
-    )
+    job = stored_import(data, environment=live, filename="edited.csv")
     import_job_run(job=job)
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED, (job.message, list(job.problems.values_list("message")))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.customers.services import profile_upsert
 from patronage.dataio.models import ImportJob
 from patronage.dataio.running import import_job_run
-from patronage.dataio.services import import_job_create
+from patronage.testing.imports import stored_import
 from patronage.workspace.models import Environment
 from patronage.workspace.services import environment_get
 
@@ -51,15 +50,7 @@ def run_import(
 ) -> ImportJob:
     """What the worker does with an upload: the real service, with the file in memory."""
     data = content.encode() if isinstance(content, str) else content
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(environment),
-        filename="customers.csv",
-        size=len(data),
-        skip_bad_rows=skip_bad_rows,
-        upload=io.BytesIO(data),
-        enqueue=False,
-    )
+    job = stored_import(data, environment=environment, filename="customers.csv", skip_bad_rows=skip_bad_rows)
     import_job_run(job=job)
     job.refresh_from_db()
     return job
@@ -306,15 +297,7 @@ def test_a_big_file_is_checked_and_hashed_in_worker_processes(
     monkeypatch.setattr(imports, "CHUNK_ROWS", 50)
     rows = "".join(f"User {i},user{i}@example.com,pw-{i}\n" for i in range(300))
     content = ("name,email,password\n" + rows + "Bad,nope,\n").encode()
-    job = import_job_create(
-        kind="customers",
-        environment=live,
-        filename="big.csv",
-        size=len(content),
-        skip_bad_rows=True,
-        upload=io.BytesIO(content),
-        enqueue=False,
-    )
+    job = stored_import(content, environment=live, filename="big.csv", skip_bad_rows=True)
     # When it is imported
     outcome = import_job_run(job=job)
     job.refresh_from_db()

@@ -18,10 +18,8 @@ from patronage.core import clock
 from patronage.customers.models import CustomerProfile
 from patronage.dataio.models import CHUNK_BYTES, ImportFileChunk, ImportJob
 from patronage.dataio.running import import_job_run
-from patronage.dataio.services import import_job_create
 from patronage.dataio.testing import run_queued_jobs
-from patronage.workspace.models import Environment
-from patronage.workspace.services import environment_get
+from patronage.testing.imports import stored_import
 
 pytestmark = pytest.mark.django_db
 
@@ -123,15 +121,7 @@ def test_a_big_upload_is_stored_in_pieces_and_read_back_whole() -> None:
     rows = b"".join(b"User %d,user%d@example.com,\n" % (i, i) for i in range(70_000))
     content = b"name,email,password\n" + rows
     assert len(content) > 2 * CHUNK_BYTES
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(Environment.LIVE),
-        filename="big.csv",
-        size=len(content),
-        skip_bad_rows=False,
-        upload=io.BytesIO(content),
-        enqueue=False,
-    )
+    job = stored_import(content, filename="big.csv")
     assert ImportFileChunk.objects.filter(job=job).count() == len(content) // CHUNK_BYTES + 1
     outcome = import_job_run(job=job)
     assert outcome.created == 70_000
@@ -139,15 +129,7 @@ def test_a_big_upload_is_stored_in_pieces_and_read_back_whole() -> None:
 
 
 def test_a_job_runs_once_even_if_its_task_runs_twice() -> None:
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(Environment.LIVE),
-        filename="a.csv",
-        size=len(GOOD),
-        skip_bad_rows=False,
-        upload=io.BytesIO(GOOD),
-        enqueue=False,
-    )
+    job = stored_import(GOOD, filename="a.csv")
     assert import_job_run(job=job).created == 2
     assert import_job_run(job=job).created == 0
     assert CustomerProfile.objects.count() == 2
@@ -158,15 +140,7 @@ def test_the_sample_file_of_a_type_imports_cleanly(admin_client: Client) -> None
     assert response["Content-Disposition"] == 'attachment; filename="customers-sample.csv"'
     sample = response.content
     assert sample.startswith(b"name,email,password,")
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(Environment.LIVE),
-        filename="sample.csv",
-        size=len(sample),
-        skip_bad_rows=False,
-        upload=io.BytesIO(sample),
-        enqueue=False,
-    )
+    job = stored_import(sample, filename="sample.csv")
     import_job_run(job=job)
     job.refresh_from_db()
     assert job.status == ImportJob.Status.SUCCEEDED, job.message
@@ -215,15 +189,7 @@ def test_staff_with_the_permissions_can_import_customers() -> None:
 
 
 def test_a_job_whose_worker_died_is_failed_and_its_upload_deleted(admin_client: Client) -> None:
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(Environment.LIVE),
-        filename="a.csv",
-        size=len(GOOD),
-        skip_bad_rows=False,
-        upload=io.BytesIO(GOOD),
-        enqueue=False,
-    )
+    job = stored_import(GOOD, filename="a.csv")
     assert ImportFileChunk.objects.filter(job=job).exists()
     long_ago = clock.now() - dt.timedelta(minutes=11)
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, updated=long_ago)

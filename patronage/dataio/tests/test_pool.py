@@ -18,9 +18,7 @@ from patronage.core import clock
 from patronage.customers.imports import POOL_MIN_BYTES
 from patronage.dataio.models import ImportFileChunk, ImportJob
 from patronage.dataio.running import import_jobs_stop_stalled
-from patronage.dataio.services import import_job_create
-from patronage.workspace.models import Environment
-from patronage.workspace.services import environment_get
+from patronage.testing.imports import stored_import
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -76,15 +74,7 @@ def test_a_killed_import_leaves_no_processes_and_its_upload_is_swept(passwords: 
     # Given an uploaded file big enough for a pool of processes (hashing with the real, slow hasher; or
     # without passwords, where the workers only check rows and wait for more between chunks)
     data = big_file(passwords)
-    job = import_job_create(
-        kind="customers",
-        environment=environment_get(Environment.LIVE),
-        filename="big.csv",
-        size=len(data),
-        skip_bad_rows=False,
-        upload=io.BytesIO(data),
-        enqueue=False,
-    )
+    job = stored_import(data, filename="big.csv")
     assert ImportFileChunk.objects.filter(job=job).exists()
     # When a process runs it as a worker does, and is killed with -9 while its pool works
     run = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,12 @@ from django.urls import reverse
 from patronage.customers.models import CustomerProfile
 from patronage.dataio.models import ImportJob
 from patronage.dataio.running import import_job_run
-from patronage.dataio.services import import_job_create
 from patronage.offers import imports
 from patronage.offers.models import Offer, OfferAssignment
 from patronage.offers.selectors import offers_visible
+from patronage.testing.imports import stored_import
 from patronage.testing.offers import make_offer
-from patronage.workspace.models import Application, Environment
-from patronage.workspace.services import environment_get
+from patronage.workspace.models import Application
 
 pytestmark = pytest.mark.django_db
 
@@ -49,15 +47,8 @@ def run_import(
     content: str, *, skip_bad_rows: bool = False, options: dict[str, str] | None = None
 ) -> ImportJob:
     data = content.encode()
-    job = import_job_create(
-        kind="offer-assignments",
-        environment=environment_get(Environment.LIVE),
-        filename="emails.csv",
-        size=len(data),
-        skip_bad_rows=skip_bad_rows,
-        options=options,
-        upload=io.BytesIO(data),
-        enqueue=False,
+    job = stored_import(
+        data, kind="offer-assignments", filename="emails.csv", skip_bad_rows=skip_bad_rows, options=options
     )
     import_job_run(job=job)
     job.refresh_from_db()
