@@ -13,6 +13,7 @@ from patronage.customers.models import CustomerProfile
 from patronage.promocodes.models import PromoCodeGroup, PromoCodeIssue
 from patronage.promocodes.selectors import active_counts, groups_by_name
 from patronage.segments.selectors import segment_q
+from patronage.workspace.models import Application
 
 from . import clients, templating, unsubscribe
 from .models import Mailing, MailingDelivery, MailingListEmail
@@ -238,3 +239,30 @@ def delivery_message(delivery: MailingDelivery) -> tuple[str, str, str] | None:
     except templating.RenderFailed:
         return None
     return (subject, *unsubscribe.with_footer(html, text, client.unsubscribe_url))
+
+
+@dataclass(frozen=True)
+class UnsubscribeNames:
+    brand: str  # whom the customer stops hearing from
+    mailing: str  # the mailing as staff know it, for the consent history ("" without one)
+
+
+def unsubscribe_names(found: unsubscribe.Unsubscribe) -> UnsubscribeNames:
+    """The mailing's sender name, else the environment's only shop ("us" with several); one query for the
+    mailing, one more for the shops only when the mailing names no sender."""
+    sender, name = "", ""
+    if found.mailing_id is not None:
+        row = Mailing.objects.filter(pk=found.mailing_id).values_list("sender", "name").first()
+        if row is not None:
+            sender, name = row
+    label = (
+        ""
+        if found.mailing_id is None
+        else (f"“{name}” (#{found.mailing_id})" if name else f"#{found.mailing_id}")
+    )
+    if sender:
+        return UnsubscribeNames(unsubscribe.sender_name(sender), label)
+    shops = list(
+        Application.objects.filter(environment_id=found.environment_id).values_list("name", flat=True)[:2]
+    )
+    return UnsubscribeNames(shops[0] if len(shops) == 1 else "us", label)

@@ -24,10 +24,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from patronage.core.errors import NotFound
 from patronage.customers.consent import ConsentActor, consent_set
 from patronage.customers.models import CustomerProfile
-from patronage.workspace.models import Application
 
-from .models import Mailing
-from .unsubscribe import PREVIEW_TOKEN, Unsubscribe, sender_name, token_read
+from .selectors import unsubscribe_names
+from .unsubscribe import PREVIEW_TOKEN, Unsubscribe, token_read
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -40,25 +39,6 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], status: 
     return response
 
 
-def _brand(found: Unsubscribe) -> str:
-    """Who the customer stops hearing from: the mailing's sender name, else the shop of the environment."""
-    if found.mailing_id is not None:
-        sender = Mailing.objects.filter(pk=found.mailing_id).values_list("sender", flat=True).first()
-        if sender:
-            return sender_name(sender)
-    shops = list(
-        Application.objects.filter(environment_id=found.environment_id).values_list("name", flat=True)[:2]
-    )
-    return shops[0] if len(shops) == 1 else "us"
-
-
-def _mailing_label(found: Unsubscribe) -> str:
-    if found.mailing_id is None:
-        return ""
-    name = Mailing.objects.filter(pk=found.mailing_id).values_list("name", flat=True).first()
-    return f"“{name}” (#{found.mailing_id})" if name else f"#{found.mailing_id}"
-
-
 def _resolve(request: HttpRequest, token: str) -> tuple[Unsubscribe | None, HttpResponse | None]:
     if token == PREVIEW_TOKEN:
         return None, _page(request, "preview.html", {})
@@ -67,23 +47,23 @@ def _resolve(request: HttpRequest, token: str) -> tuple[Unsubscribe | None, Http
         return None, _page(request, "invalid.html", {}, status=400)
     exists = CustomerProfile.objects.filter(pk=found.profile_id, environment_id=found.environment_id).exists()
     if not exists:
-        return None, _page(request, "gone.html", {"brand": _brand(found)}, status=404)
+        return None, _page(request, "gone.html", {"brand": unsubscribe_names(found).brand}, status=404)
     return found, None
 
 
 def _set(request: HttpRequest, token: str, found: Unsubscribe, *, accepts: bool) -> HttpResponse:
-    label = _mailing_label(found)
+    names = unsubscribe_names(found)
     actor = (
-        ConsentActor.link(label)
+        ConsentActor.link(names.mailing)
         if not accepts
         else ConsentActor(ConsentActor.link().source, detail="undone on the unsubscribe page")
     )
     try:
         profile = consent_set(profile_id=found.profile_id, accepts=accepts, actor=actor)
     except NotFound:
-        return _page(request, "gone.html", {"brand": _brand(found)}, status=404)
+        return _page(request, "gone.html", {"brand": names.brand}, status=404)
     context = {
-        "brand": _brand(found),
+        "brand": names.brand,
         "email": profile.email or "",
         "subscribed": profile.accepts_marketing,
         "undo_url": reverse("unsubscribe_undo", args=[token]),
