@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.urls import reverse
@@ -27,6 +27,7 @@ from patronage.customers.models import CustomerProfile
 from patronage.dataio.models import ImportJob
 from patronage.mailings.models import Mailing
 from patronage.promocodes.models import PromoCodeGroup
+from patronage.promocodes.selectors import with_counts
 from patronage.workspace.models import Application, Environment
 from patronage.workspace.services import environments_ensure
 
@@ -92,23 +93,22 @@ def _orders(
 
 
 def _low_groups(environment: Environment) -> list[Link]:
+    # The counts the promo-code list shows (promocodes.selectors.with_counts), only for groups running low.
     groups = (
-        PromoCodeGroup.objects.filter(environment=environment)
-        .annotate(total=Count("codes"), active=Count("codes", filter=Q(codes__issued_at__isnull=True)))
-        .filter(total__gt=0)
+        with_counts(PromoCodeGroup.objects.filter(environment=environment))
+        .filter(total__gt=0, active__lt=LOW_SHARE * F("total"))  # type: ignore[misc]
         .order_by("name")
     )
     low = []
     for group in groups:
         total, active = group.total, group.active  # type: ignore[attr-defined]
-        if Decimal(active) < LOW_SHARE * total:
-            low.append(
-                Link(
-                    group.name,
-                    reverse("admin:promocodes_promocodegroup_change", args=[group.pk]),
-                    f"{active:,} of {total:,} codes active ({active * 100 // total}%)",
-                )
+        low.append(
+            Link(
+                group.name,
+                reverse("admin:promocodes_promocodegroup_change", args=[group.pk]),
+                f"{active:,} of {total:,} codes active ({active * 100 // total}%)",
             )
+        )
     return low
 
 
