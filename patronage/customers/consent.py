@@ -78,12 +78,17 @@ def _row(
     )
 
 
+def _is_change(old: bool | None, new: bool) -> bool:
+    """A real change; a new customer (``old`` None) counts only when created with consent."""
+    return old != new and not (old is None and not new)
+
+
 def consent_record(
     *, profile_id: int, old: bool | None, new: bool, actor: ConsentActor, now: dt.datetime | None = None
 ) -> ConsentChange | None:
     """Record one change (``old=None``: the customer was just created). Nothing when nothing changed, or
     when a new customer starts without consent."""
-    if old == new or (old is None and not new):
+    if not _is_change(old, new):
         return None
     row = _row(profile_id, old, new, actor, now or clock.now())
     row.save(force_insert=True)
@@ -98,7 +103,7 @@ def consent_record_many(
     rows = [
         _row(profile_id, old, new, actor, moment)
         for profile_id, old, new in changes
-        if old != new and not (old is None and not new)
+        if _is_change(old, new)
     ]
     ConsentChange.objects.bulk_create(rows, batch_size=BULK_BATCH)
     return len(rows)
