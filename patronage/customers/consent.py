@@ -101,9 +101,7 @@ def consent_record_many(
     """Record a batch of ``(profile id, old or None, new)`` in bulk INSERTs; returns how many were real."""
     moment = now or clock.now()
     rows = [
-        _row(profile_id, old, new, actor, moment)
-        for profile_id, old, new in changes
-        if _is_change(old, new)
+        _row(profile_id, old, new, actor, moment) for profile_id, old, new in changes if _is_change(old, new)
     ]
     ConsentChange.objects.bulk_create(rows, batch_size=BULK_BATCH)
     return len(rows)
