@@ -36,6 +36,15 @@ def _one_mailing_thread(settings: Any) -> None:
     settings.PATRONAGE_MAILING_PREPARE_LANES = 1
 
 
+@pytest.fixture(autouse=True)
+def _fresh_campaign_plans() -> None:
+    # A rolled-back test gives the next one the same application IDs and rule versions: compiled plans
+    # cached by the last test must not be taken for this one's.
+    from patronage.campaigns.plan import forget_plans
+
+    forget_plans()
+
+
 @pytest.fixture
 def live_app(db: None) -> Application:
     return make_application(environment=Environment.LIVE, slug="live-shop")

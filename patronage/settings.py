@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "patronage.promocodes",
     "patronage.segments",
     "patronage.mailings",
+    "patronage.campaigns",
     "patronage.panel",
     "patronage.home",  # the back office's home page (its dashboard)
     "patronage.ops",
@@ -217,6 +218,9 @@ PATRONAGE_IDEMPOTENCY_STALE_SECONDS = int(os.environ.get("PATRONAGE_IDEMPOTENCY_
 # How long a server process may trust an API key it looked up (revocation reaches other processes this late).
 PATRONAGE_API_KEY_CACHE_SECONDS = float(os.environ.get("PATRONAGE_API_KEY_CACHE_SECONDS", "2"))
 # Region assumed for phone numbers written without a +country prefix.
+# A session, profile or event request waiting longer than this for another request's row lock answers 409,
+# as Talon.One does for parallel requests for one customer (PostgreSQL).
+PATRONAGE_LOCK_WAIT_MS = int(os.environ.get("PATRONAGE_LOCK_WAIT_MS", "2000"))
 PATRONAGE_PHONE_REGION = os.environ.get("PATRONAGE_PHONE_REGION", "US")
 # Largest CSV a staff member may upload (Import/Export); kept in the database until its job has run.
 PATRONAGE_IMPORT_MAX_BYTES = int(os.environ.get("PATRONAGE_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))

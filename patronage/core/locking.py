@@ -16,10 +16,14 @@ invariants are also held by unique/check constraints.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, models, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, models, transaction
+
+from .errors import Conflict
 
 from .rows import rows
 
@@ -54,3 +58,28 @@ def get_or_create_locked(
         if found is None:  # the clash was on another unique constraint
             raise
         return found, False
+
+
+PARALLEL_REQUESTS = (
+    "Too many requests or limit reached: another request for this customer or session is still running; "
+    "avoid parallel requests for one customer and retry"
+)
+
+
+@contextmanager
+def lock_wait_limit() -> Iterator[None]:
+    """Inside ``transaction.atomic``: a row lock not granted within ``PATRONAGE_LOCK_WAIT_MS`` becomes
+    a :class:`Conflict` (Talon.One answers parallel requests for one customer with 409) instead of a
+    request that queues for as long as the other one runs. PostgreSQL only; SQLite writers queue on
+    ``IMMEDIATE`` transactions and its busy timeout."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.PATRONAGE_LOCK_WAIT_MS}ms"])
+    try:
+        yield  # the setting is local to the transaction: it ends with it
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            raise Conflict(PARALLEL_REQUESTS) from exc
+        raise

@@ -68,6 +68,8 @@ class CustomerSession(models.Model):
     returned_total = money_field()
     first_session = models.BooleanField(default=True)
     anonymized = models.BooleanField(default=False)
+    # What the last write's evaluation answered (GET of the session shows it).
+    effects = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(default=clock.now)
     updated = models.DateTimeField(default=clock.now)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -134,12 +136,19 @@ class Event(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="events")
     session = models.ForeignKey(CustomerSession, null=True, on_delete=models.SET_NULL, related_name="events")
     profile_integration_id = models.CharField("customer integration ID", max_length=1000, blank=True)
-    type = models.CharField(max_length=64)
+    store_integration_id = models.CharField(max_length=1000, blank=True)
+    type = models.CharField(max_length=255)
     attributes = models.JSONField(default=dict, blank=True)
+    effects = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(
+                fields=["application", "profile_integration_id", "created"], name="event_profile_created"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} #{self.pk}"

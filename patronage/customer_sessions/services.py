@@ -7,6 +7,7 @@ makes to the session's contribution, under both locks, so concurrent closes neve
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ from patronage.core.errors import (
     NotFound,
     ValidationFailed,
 )
-from patronage.core.locking import get_or_create_locked, lock
+from patronage.core.locking import get_or_create_locked, lock, lock_wait_limit
 from patronage.core.rows import pipelined, rows
 from patronage.customers.models import CustomerProfile
 from patronage.customers.services import (
@@ -35,6 +36,7 @@ from patronage.customers.services import (
 )
 from patronage.workspace.models import Application, Environment
 
+from .engine import SessionContext, Transition, run_evaluate, run_load, run_persist
 from .models import TRANSITIONS, CartItem, CustomerSession, Event, ReturnedItem, SessionReturn, SessionState
 
 ZERO = Decimal("0")
@@ -44,7 +46,7 @@ AMOUNT_LIMIT = Decimal(10) ** 14
 SESSION_MUTABLE = [
     f.attname
     for f in CustomerSession._meta.concrete_fields
-    if f.name not in {"id", "application", "integration_id", "created"}
+    if f.name not in {"id", "application", "integration_id", "created", "effects"}
 ]
 
 CART_ITEM_CONTENT = [
@@ -96,6 +98,12 @@ class SessionResult:
     created: bool = False
     session_return: SessionReturn | None = None
     returned_items: list[ReturnedItem] = field(default_factory=list)
+    # What the engines answered (effects, triggered campaigns, ...); None for plain reads.
+    context: SessionContext | None = None
+
+    @property
+    def effects(self) -> list[dict[str, Any]]:
+        return self.context.effects if self.context is not None else list(self.session.effects)
 
 
 def _error(exc_class: type[DomainError], message: str, pointer: str) -> DomainError:
@@ -199,6 +207,30 @@ def _apply_content(session: CustomerSession, data: SessionInput) -> None:
         }
 
 
+def transition_of(before: str, after: str) -> str:
+    """Which life-cycle step moving from ``before`` to ``after`` is, for the engines."""
+    if before == after:
+        return Transition.CLOSED_AGAIN if after == SessionState.CLOSED else Transition.UPDATE
+    if after == SessionState.CLOSED:
+        return Transition.CLOSE
+    if after == SessionState.CANCELLED:
+        return Transition.CANCEL_OPEN if before == SessionState.OPEN else Transition.REVOKE
+    if after == SessionState.PARTIALLY_RETURNED:
+        return Transition.RETURN
+    return Transition.REOPEN
+
+
+def _engines(ctx: SessionContext) -> None:
+    """Evaluate, then (unless dry) let each engine commit or roll back; the session keeps the answer."""
+    run_evaluate(ctx)
+    if ctx.dry:
+        return
+    run_persist(ctx)
+    assert ctx.session is not None
+    ctx.session.effects = ctx.effects
+    rows(CustomerSession).update(ctx.session, ["effects"])
+
+
 def _apply_state(session: CustomerSession, target: str, *, pointer: str) -> None:
     if target == session.state:
         return
@@ -263,10 +295,12 @@ def _settle_profile(
         rows(CustomerProfile).update(profile, changed)
 
 
-def _session_update(*, application: Application, integration_id: str, data: SessionInput) -> SessionResult:
+def _session_update(ctx: SessionContext, data: SessionInput) -> SessionResult:
+    application, integration_id = ctx.application, ctx.integration_id
     profile, session, created = _lock_profile_then_session(
         application=application, integration_id=integration_id, profile_id=data.profile_id
     )
+    ctx.profile, ctx.session, ctx.created, ctx.previous_state = profile, session, created, session.state
     was_order, old_sales, stored_count = session.is_order, session.sales, session.cart_item_count
     stored = [getattr(session, name) for name in SESSION_MUTABLE]
     if not created and session.state != SessionState.OPEN:
@@ -283,14 +317,21 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
     _apply_content(session, data)
     if data.state is not None:
         _apply_state(session, data.state, pointer="/customerSession/state")
+    ctx.transition = transition_of(ctx.previous_state, session.state)
     if data.cart_items is not None:
         items = _new_cart(session, data.cart_items)
     else:
         items = [] if created else cart_items(session)
+    ctx.items = items
     _recompute_totals(session, items)
     _check_totals(session)
     _check_sales(profile, session, old_sales=old_sales, pointer="/customerSession")
     session.updated = clock.now()
+    if ctx.transition == Transition.CLOSED_AGAIN:
+        # Closing a closed session again commits nothing new: it answers what the close answered.
+        ctx.effects = list(session.effects)
+    else:
+        run_load(ctx)
     with pipelined():  # every check is done: the writes go out as one batch
         if data.cart_items is not None:
             _cart_write(session, items, stored_count=stored_count)
@@ -298,22 +339,43 @@ def _session_update(*, application: Application, integration_id: str, data: Sess
         changed = [n for n, old in zip(SESSION_MUTABLE, stored, strict=True) if getattr(session, n) != old]
         rows(CustomerSession).update(session, changed)
         _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
-    return SessionResult(session=session, items=items, profile=profile, created=created)
+    if ctx.transition != Transition.CLOSED_AGAIN:
+        _engines(ctx)
+    return SessionResult(session=session, items=items, profile=profile, created=created, context=ctx)
 
 
 def session_update(
-    *, application: Application, integration_id: str, data: SessionInput, dry: bool = False
+    *,
+    application: Application,
+    integration_id: str,
+    data: SessionInput,
+    dry: bool = False,
+    evaluable_campaign_ids: list[int] | None = None,
+    response_content: set[str] | None = None,
+    now: dt.datetime | None = None,
 ) -> SessionResult:
-    """Create or update a session (and its customer when new). ``dry`` evaluates and rolls everything back."""
+    """Create or update a session (and its customer when new) and answer the effects of its campaigns.
+
+    ``dry`` evaluates and rolls everything back; only a dry run may name its own ``now`` and
+    ``evaluable_campaign_ids`` (campaigns to run whatever their state).
+    """
     errors = ErrorCollector()
     validate_integration_id(integration_id, pointer="/customerSessionId", errors=errors)
     errors.raise_if_any()
-    with transaction.atomic():
+    ctx = SessionContext(
+        application=application,
+        integration_id=integration_id,
+        now=(now if dry and now is not None else clock.now()),
+        dry=dry,
+        evaluable_campaign_ids=evaluable_campaign_ids if dry else None,
+        response_content=response_content or set(),
+    )
+    with transaction.atomic(), lock_wait_limit():
         if not dry:
-            return _session_update(application=application, integration_id=integration_id, data=data)
+            return _session_update(ctx, data)
         savepoint = transaction.savepoint()
         try:
-            return _session_update(application=application, integration_id=integration_id, data=data)
+            return _session_update(ctx, data)
         finally:
             transaction.savepoint_rollback(savepoint)
 
@@ -329,12 +391,26 @@ def _locked_existing(
     return profile, session
 
 
+def _context(
+    application: Application, integration_id: str, profile: CustomerProfile | None, session: CustomerSession
+) -> SessionContext:
+    return SessionContext(
+        application=application,
+        integration_id=integration_id,
+        now=clock.now(),
+        profile=profile,
+        session=session,
+        previous_state=session.state,
+    )
+
+
 @transaction.atomic
 def session_return_items(
     *, application: Application, integration_id: str, returned: list[tuple[int, int | None]]
 ) -> SessionResult:
     """Return cart items of an order: ``returned`` holds (position, quantity or None for all that remain)."""
-    profile, session = _locked_existing(application, integration_id)
+    with lock_wait_limit():
+        profile, session = _locked_existing(application, integration_id)
     if session.state not in (SessionState.CLOSED, SessionState.PARTIALLY_RETURNED):
         raise _error(
             InvalidStateTransition,
@@ -365,6 +441,10 @@ def session_return_items(
         errors.add("Name at least one cart item to return", pointer="/return/returnedCartItems")
     errors.raise_if_any()
 
+    ctx = _context(application, integration_id, profile, session)
+    ctx.items, ctx.transition, ctx.returned = items, Transition.RETURN, dict(taken)
+    ctx.returned_before = {p: by_position[p].returned_quantity for p in taken}
+    run_load(ctx)
     for position, quantity in taken.items():
         by_position[position].returned_quantity += quantity
         session.returned_total += by_position[position].price * quantity
@@ -388,19 +468,22 @@ def session_return_items(
     returned_items = ReturnedItem.objects.bulk_create(
         [ReturnedItem(session_return=session_return, position=p, quantity=q) for p, q in taken.items()]
     )
+    _engines(ctx)
     return SessionResult(
         session=session,
         items=items,
         profile=profile,
         session_return=session_return,
         returned_items=returned_items,
+        context=ctx,
     )
 
 
 @transaction.atomic
 def session_reopen(*, application: Application, integration_id: str) -> SessionResult:
     """Closed -> open again, taking the order out of the customer's totals."""
-    profile, session = _locked_existing(application, integration_id)
+    with lock_wait_limit():
+        profile, session = _locked_existing(application, integration_id)
     if session.state != SessionState.CLOSED:
         reason = " (it has returns)" if session.state == SessionState.PARTIALLY_RETURNED else ""
         raise _error(
@@ -410,13 +493,17 @@ def session_reopen(*, application: Application, integration_id: str) -> SessionR
             "/customerSessionId",
         )
     was_order, old_sales = session.is_order, session.sales
+    ctx = _context(application, integration_id, profile, session)
+    ctx.items, ctx.transition = cart_items(session), Transition.REOPEN
+    run_load(ctx)
     session.state = SessionState.OPEN
     session.closed_at = None
     _check_sales(profile, session, old_sales=old_sales, pointer="/customerSessionId")
     session.updated = clock.now()
     session.save()
     _settle_profile(profile, session, was_order=was_order, old_sales=old_sales)
-    return SessionResult(session=session, items=cart_items(session), profile=profile)
+    _engines(ctx)
+    return SessionResult(session=session, items=ctx.items, profile=profile, context=ctx)
 
 
 def sessions_anonymize(profiles: QuerySet[CustomerProfile]) -> None:

@@ -1,5 +1,7 @@
 """The Talon.One-compatible Integration API: thin views that parse, call a service and present."""
 
+import datetime as dt
+
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema
 
@@ -52,6 +54,7 @@ def _key(request: HttpRequest) -> ApiKey:
 
 class SessionQuery(Schema):
     dry: bool = False
+    now: dt.datetime | None = None
 
 
 class ProfileQuery(Schema):
@@ -125,11 +128,17 @@ def update_customer_session(
     query: Query[SessionQuery],
 ) -> HttpResponse:
     key = _key(request)
+    now = query.now
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)  # the SDK sends naive datetimes: they are UTC
     result = session_update(
         application=key.application,
         integration_id=customerSessionId,
         data=_to_input(body.customerSession),
         dry=query.dry,
+        now=now,
+        evaluable_campaign_ids=body.customerSession.evaluableCampaignIds,
+        response_content=set(body.responseContent or ()),
     )
     return presenters.json_response(
         presenters.integration_state(result, sandbox=key.application.environment.is_sandbox)
@@ -147,7 +156,10 @@ def get_customer_session(request: HttpRequest, customerSessionId: str) -> HttpRe
         application=_key(request).application, integration_id=customerSessionId
     )
     return presenters.json_response(
-        {"customerSession": presenters.customer_session(result.session, result.items), "effects": []}
+        {
+            "customerSession": presenters.customer_session(result.session, result.items),
+            "effects": result.session.effects,
+        }
     )
 
 
@@ -183,8 +195,8 @@ def return_cart_items(
 )
 @mutating
 def reopen_customer_session(request: HttpRequest, customerSessionId: str) -> HttpResponse:
-    session_reopen(application=_key(request).application, integration_id=customerSessionId)
-    return presenters.json_response({"effects": []})
+    result = session_reopen(application=_key(request).application, integration_id=customerSessionId)
+    return presenters.json_response({"effects": result.effects})
 
 
 @api.put(

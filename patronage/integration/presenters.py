@@ -105,9 +105,25 @@ def customer_profile(profile: CustomerProfile, *, sandbox: bool) -> dict[str, An
     }
 
 
+def engine_answer(result: SessionResult) -> dict[str, Any]:
+    """The effects and, when the request asked for them, what else the engine reported."""
+    ctx = result.context
+    answer: dict[str, Any] = {"effects": result.effects, "createdCoupons": [], "createdReferrals": []}
+    if ctx is None:
+        return answer
+    answer["createdCoupons"], answer["createdReferrals"] = ctx.created_coupons, ctx.created_referrals
+    if "triggeredCampaigns" in ctx.response_content:
+        answer["triggeredCampaigns"] = ctx.triggered_campaigns
+    if "ruleFailureReasons" in ctx.response_content:
+        answer["ruleFailureReasons"] = ctx.rule_failure_reasons
+    return answer
+
+
 def integration_state(result: SessionResult, *, sandbox: bool) -> dict[str, Any]:
-    state: dict[str, Any] = {"customerSession": customer_session(result.session, result.items), **NO_EFFECTS}
-    if result.profile is not None:
+    state: dict[str, Any] = {"customerSession": customer_session(result.session, result.items)}
+    state.update(engine_answer(result))
+    wanted = result.context.response_content if result.context is not None else set()
+    if result.profile is not None and (not wanted or "customerProfile" in wanted):
         state["customerProfile"] = customer_profile(result.profile, sandbox=sandbox)
     if result.session_return is not None:
         ret = result.session_return

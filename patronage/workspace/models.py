@@ -38,6 +38,13 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Warsaw)")
 
 
+DISCOUNT_SCOPES = [
+    ("sessionTotal", "Session total (items and additional costs)"),
+    ("cartItems", "Cart items"),
+    ("additionalCosts", "Additional costs"),
+]
+
+
 class Application(models.Model):
     """A shop or storefront. Applications of one environment share customer profiles."""
 
@@ -52,6 +59,31 @@ class Application(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     description = models.TextField(blank=True)
     created = models.DateTimeField(default=clock.now, editable=False)
+    # Campaign engine settings (Talon.One's Application fields of the same names).
+    default_discount_scope = models.CharField(
+        max_length=20,
+        choices=DISCOUNT_SCOPES,
+        default="sessionTotal",
+        help_text="What a session discount applies to when its rule does not say.",
+    )
+    enable_cascading_discounts = models.BooleanField(
+        "cascading discounts",
+        default=False,
+        help_text="Later campaigns compute on the totals and prices earlier campaigns already discounted.",
+    )
+    enable_flattened_cart_items = models.BooleanField(
+        "flatten cart items",
+        default=False,
+        help_text="A line of quantity n counts as n units: per-item discounts apply per unit.",
+    )
+    enable_partial_discounts = models.BooleanField(
+        "partial discounts",
+        default=False,
+        help_text="When a budget cannot cover a whole discount, grant what remains instead of nothing.",
+    )
+    # Bumped in the same transaction as every campaign, ruleset or evaluation-group change: each
+    # engine request reads it, so every server process recompiles on the next request after an edit.
+    rules_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
