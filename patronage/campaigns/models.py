@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from patronage.core import clock
-from patronage.customer_sessions.models import CustomerSession
+from patronage.customer_sessions.models import CustomerSession, Event
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import Application
 
@@ -179,7 +179,11 @@ class EffectRecord(models.Model):
     """
 
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="+")
-    session = models.ForeignKey(CustomerSession, on_delete=models.CASCADE, related_name="effect_records")
+    # A closed session's effects; events and rule-engine profile updates commit at once, without one.
+    session = models.ForeignKey(
+        CustomerSession, null=True, blank=True, on_delete=models.CASCADE, related_name="effect_records"
+    )
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     profile = models.ForeignKey(
         CustomerProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="effect_records"
     )

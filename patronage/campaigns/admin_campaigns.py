@@ -1,0 +1,1 @@
+"""Campaigns, evaluation tree, Try it: registered by admin.py."""

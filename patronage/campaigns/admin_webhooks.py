@@ -1,0 +1,1 @@
+"""Webhooks and their delivery log: registered by admin.py."""
