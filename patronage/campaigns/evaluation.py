@@ -461,11 +461,12 @@ def _run_group(group: PlanGroup, env: Env, only: set[int] | None, out: list[Plan
         trials.append(
             _Trial(child, triggered, discount, (list(env.effects), list(env.failures), env.remaining.copy(), dict(env.usage)), won)
         )
-        if triggered and group.mode == "listOrder":
-            break
+        # listOrder runs the later children too: the ones that would have triggered are reported as losers.
     env.undo_to(start)
     fired = [t for t in trials if t.triggered]
     if not fired:
+        for trial in trials:
+            env.failures.extend(trial.after[1][start[1] :])
         return False
     if group.mode == "listOrder":
         winner = fired[0]
@@ -477,8 +478,11 @@ def _run_group(group: PlanGroup, env: Env, only: set[int] | None, out: list[Plan
     env.effects[:], env.failures[:] = effects, failures
     env.remaining, env.usage = remaining, usage
     out.extend(winner.triggered_campaigns)
-    for trial in fired:
-        if trial is not winner:
+    for trial in trials:
+        if trial is winner:
+            continue
+        env.failures.extend(trial.after[1][start[1] :])  # its own rules' reasons stand
+        if trial.triggered:
             for campaign in trial.triggered_campaigns:
                 env.failures.append(
                     {

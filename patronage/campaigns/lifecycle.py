@@ -407,7 +407,7 @@ def _return_rollback(ctx: SessionContext, work: Work, record: EffectRecord) -> l
         value = record.remaining
         record.rolled_back_at = ctx.now
     else:
-        value = round_money(record.amount * taking / units, None)
+        value = round_money(record.amount * taking / units, ctx.application.currency)
     record.released += value
     _release_counters(work, record, whole=record.rolled_back_at is not None, money=value)
     return [_rollback(record, value)]
