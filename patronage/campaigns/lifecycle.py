@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import F
+from django.db.models.functions import Round
 
 from patronage.core.errors import Conflict, ErrorCollector
 from patronage.core.locking import lock
@@ -323,9 +324,16 @@ def _consume(work: Work, usage: dict[CounterKey, Decimal]) -> None:
             continue
         moved = BudgetCounter.objects.filter(
             pk=work.counter_ids[key], counter__lte=work.limits[key] - amount
-        ).update(counter=F("counter") + amount)
+        ).update(counter=_settled(F("counter") + amount))
         if not moved:  # the evaluation read the counter under its lock: only a concurrent writer can do this
             raise Conflict("A campaign budget changed while the session closed; retry the request")
+
+
+def _settled(total: Any) -> Round:
+    """A counter's new value at the column's 4 decimals: SQLite computes in binary floating point, and
+    0.4 + 2 - 2 - 0.4 there is -5.6e-17, which the non-negative check refuses (and which would make an
+    exactly full budget look over its limit)."""
+    return Round(total, 4)
 
 
 def _apply_attribute_updates(ctx: SessionContext, effects: list[Emitted]) -> None:
@@ -454,5 +462,5 @@ def _release(work: Work) -> None:
         EffectRecord.objects.bulk_update(work.records, ["released", "returned_units", "rolled_back_at", "consumed"])
     for counter_id, amount in sorted(work.releases.items()):
         if amount:
-            BudgetCounter.objects.filter(pk=counter_id).update(counter=F("counter") - amount)
+            BudgetCounter.objects.filter(pk=counter_id).update(counter=_settled(F("counter") - amount))
 

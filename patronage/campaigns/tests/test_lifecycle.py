@@ -701,3 +701,49 @@ def test_a_partial_return_gives_back_whole_minor_units(api: IntegrationClient, l
     # and a cancel gives back the rest
     assert kinds(put(api, "s", state="cancelled")) == [("rollbackDiscount", 67)]
     assert used(campaign, "setDiscount") == 0
+
+
+def test_budget_counters_come_back_to_exactly_zero(api: IntegrationClient, live_app: Application) -> None:
+    # given a money budget moved by amounts binary floating point cannot hold (SQLite computes in it)
+    campaign = running_campaign(
+        live_app,
+        "Tenth",
+        rule("Tenth", ALWAYS, ["setDiscount", "Tenth", ["*", [".", "Session", "Total"], 0.1]]),
+        limits=[{"action": "setDiscount", "limit": "2.4", "entities": []}],
+    )
+    put(
+        api,
+        "a",
+        profileId="ann",
+        cartItems=[{"sku": "A", "name": "A", "quantity": 1, "price": 4}],
+        state="closed",
+    )
+    put(
+        api,
+        "b",
+        profileId="bob",
+        cartItems=[{"sku": "B", "name": "B", "quantity": 1, "price": 20}],
+        state="closed",
+    )
+    assert used(campaign, "setDiscount") == Decimal("2.4")  # the budget is exactly full
+    # when both are cancelled, the larger first
+    assert kinds(put(api, "b", state="cancelled")) == [("rollbackDiscount", 2)]
+    assert kinds(put(api, "a", state="cancelled")) == [("rollbackDiscount", 0.4)]
+    # then the counter is back at zero, and the whole budget can be used again
+    assert used(campaign, "setDiscount") == 0
+    put(
+        api,
+        "c",
+        profileId="ann",
+        cartItems=[{"sku": "A", "name": "A", "quantity": 1, "price": 4}],
+        state="closed",
+    )
+    closed = put(
+        api,
+        "d",
+        profileId="bob",
+        cartItems=[{"sku": "B", "name": "B", "quantity": 1, "price": 20}],
+        state="closed",
+    )
+    assert kinds(closed) == [("setDiscount", 2)]
+    assert used(campaign, "setDiscount") == Decimal("2.4")
