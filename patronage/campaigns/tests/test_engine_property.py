@@ -298,7 +298,7 @@ class EngineMachine(RuleBasedStateMachine):
             for c in BudgetCounter.objects.filter(campaign=five, action="setDiscountEffect")
         }
         for customer, used in self.model.five_used.items():
-            key = f"Profile={profiles[customer]}" if customer in profiles else None
+            key = f"Profile={profiles[customer]}" if customer in profiles else "(no profile yet)"
             assert counts.get(key, ZERO) == used <= PER_CUSTOMER
 
     @invariant()
