@@ -206,6 +206,8 @@ PATRONAGE_EMAIL_LIST_MAX_BYTES = int(os.environ.get("PATRONAGE_EMAIL_LIST_MAX_BY
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patronage <noreply@localhost>")
 # The address customers reach this server at, for absolute links in mail (the unsubscribe link).
 PATRONAGE_PUBLIC_URL = os.environ.get("PATRONAGE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long the worker waits on a webhook's server (to connect, then each read) before the call has failed.
+PATRONAGE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PATRONAGE_WEBHOOK_TIMEOUT_SECONDS", "5"))
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -6,6 +6,8 @@
 - An import whose worker or CLI was killed makes no progress; the sweep marks it failed (nothing of it was
   saved) and deletes its stored upload (``running.import_jobs_stop_stalled``) instead of leaving both until
   someone opens the job or starts another import.
+- A webhook delivery whose worker was killed mid-send (or whose job was never queued) stays pending long
+  past its time; the sweep queues it again (``webhooks.deliveries_resume_stalled``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 
 from django.db import close_old_connections, connection
 
+from patronage.campaigns.webhooks import deliveries_resume_stalled
 from patronage.dataio.running import import_jobs_stop_stalled
 from patronage.mailings.sending import resume_stalled
 
@@ -33,6 +36,11 @@ def sweep() -> None:
         import_jobs_stop_stalled()  # logs each job it stops
     except Exception:
         logger.exception("Could not stop stalled imports")
+    try:
+        if resumed := deliveries_resume_stalled():
+            logger.info("Queued %s webhook deliveries again after their worker stopped", len(resumed))
+    except Exception:
+        logger.exception("Could not queue stalled webhook deliveries")
 
 
 class StalledWorkSweeper(threading.Thread):
