@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -209,6 +210,35 @@ def test_a_delivery_is_sent_once_however_often_the_job_runs(
     deliver_webhooks.enqueue([delivery.pk])
     deliver_webhooks.enqueue([delivery.pk])
     run_queued_jobs()
+    # then the receiver got it once
+    assert len(receiver.received) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+
+
+def test_two_workers_running_one_delivery_at_once_send_it_once(
+    api: IntegrationClient, live_app: Application, receiver: Receiver
+) -> None:
+    # given a delivery whose job two workers picked up at the same moment
+    webhook = webhook_create(application=live_app, name="Warehouse", url=receiver.url)
+    calling_campaign(live_app, webhook)
+    put(api, "s-1", profileId="c-1", cartItems=CART, state="closed")
+    delivery = WebhookDelivery.objects.get()
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        try:
+            start.wait(timeout=10)
+            deliveries_send(delivery_ids=[delivery.pk])
+        finally:
+            connection.close()
+
+    # when both send it
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
     # then the receiver got it once
     assert len(receiver.received) == 1
     delivery.refresh_from_db()
