@@ -122,7 +122,8 @@ def deliveries_send(*, delivery_ids: list[int]) -> None:
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
     """Take the delivery for this attempt, or None when it is delivered, failed, not due yet or being sent
-    by another worker. The lease outlasts the slowest send the timeout allows."""
+    by another worker. The lease outlasts any send (the timeout bounds each socket wait; only a server
+    trickling its answer byte by byte could outlast it, and then the receiver sees the delivery ID again)."""
     now = clock.now()
     lease = max(dt.timedelta(minutes=5), dt.timedelta(seconds=4 * settings.PATRONAGE_WEBHOOK_TIMEOUT_SECONDS))
     taken = (
