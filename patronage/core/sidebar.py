@@ -45,6 +45,18 @@ _NAVIGATION = [
         "items": [_item("Customer sessions", "shopping_cart", "customer_sessions", "customersession")],
     },
     {
+        "title": "Campaigns",
+        "items": [
+            _item("Campaigns", "campaign", "campaigns", "campaign"),
+            {
+                "title": "Evaluation tree",
+                "icon": "account_tree",
+                "link": reverse_lazy("admin:campaigns_campaign_tree"),
+                "permission": _can_view("campaigns", "campaign"),
+            },
+        ],
+    },
+    {
         "title": "Promo codes",
         "items": [_item("Groups of promo codes", "confirmation_number", "promocodes", "promocodegroup")],
     },
