@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from pydantic import BaseModel, ConfigDict
@@ -396,7 +396,10 @@ def list_evaluation_groups(request: HttpRequest, application_id: int, paging: Qu
     require(request, VIEW)
     application = _application(application_id)
     base_group(application)  # made on first use: the list always shows where new campaigns land
-    total, page = _page(EvaluationGroup.objects.filter(application=application), paging)
+    groups = EvaluationGroup.objects.filter(application=application).order_by(
+        F("parent_id").asc(nulls_first=True), "position", "id"
+    )
+    total, page = _page(groups, paging)
     return json_response({"totalResultSize": total, "data": [evaluation_group_json(g) for g in page]})
 
 
