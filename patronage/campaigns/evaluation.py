@@ -152,6 +152,8 @@ class Env:
         self.effect_index = 0
         self._budget_keys: dict[int, list[tuple[Budget, list[CounterKey] | None]]] = {}
         self.currency = facts.app.currency
+        # Every group taken as stackable (a dry event's forceCompleteEvaluation): all matching campaigns run.
+        self.force_complete = False
 
     # ---- reading ---------------------------------------------------------------------------------
 
@@ -444,7 +446,7 @@ def _run(child: PlanGroup | PlanCampaign, env: Env, only: set[int] | None, out: 
 
 
 def _run_group(group: PlanGroup, env: Env, only: set[int] | None, out: list[PlanCampaign]) -> bool:
-    if group.mode == "stackable":
+    if group.mode == "stackable" or env.force_complete:
         triggered = False
         for child in group.children:
             triggered = _run(child, env, only, out) or triggered
@@ -513,10 +515,13 @@ def evaluate(
     loaded: dict[str, Any] | None = None,
     counters: dict[CounterKey, Decimal] | None = None,
     only: Iterable[int] | None = None,
+    force_complete: bool = False,
 ) -> tuple[Outcome, Env]:
     """Run the tree over the facts. ``only`` (a dry run's ``evaluableCampaignIds``) limits the campaigns
-    to those, whatever their state (archived ones excepted)."""
+    to those, whatever their state (archived ones excepted). ``force_complete`` runs every group as
+    stackable, whatever its exclusive mode (Talon.One's ``forceCompleteEvaluation``, for dry events)."""
     env = Env(facts, loaded=loaded, counters=counters)
+    env.force_complete = force_complete
     triggered: list[PlanCampaign] = []
     _run_group(root, env, set(only) if only is not None else None, triggered)
     return Outcome(env.effects, triggered, env.failures), env

@@ -24,7 +24,7 @@ from patronage.core.errors import Conflict, ErrorCollector
 from patronage.core.locking import lock
 from patronage.core.money import as_json_number, round_money
 from patronage.customer_sessions.engine import SessionContext, Transition
-from patronage.customer_sessions.models import CartItem, CustomerSession
+from patronage.customer_sessions.models import CartItem, CustomerSession, Event
 from patronage.customers.models import CustomerGroup, CustomerProfile
 from patronage.customers.services import profile_apply_attributes, profile_save
 from patronage.workspace.models import Application
@@ -248,19 +248,33 @@ class CampaignEngine:
         if work is None:
             return
         if ctx.transition == Transition.CLOSE and work.outcome is not None:
-            commit(ctx, work)
+            commit(
+                application=ctx.application,
+                session=ctx.session,
+                event=None,
+                profile=ctx.profile,
+                now=ctx.now,
+                work=work,
+            )
         elif ctx.transition in ROLLBACKS:
             _release(work)
 
 
 def answer(ctx: SessionContext, outcome: Outcome) -> None:
+    ctx.effects, ctx.rule_failure_reasons, ctx.triggered_campaigns = answered(outcome, ctx.response_content)
+
+
+def answered(
+    outcome: Outcome, response_content: set[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The effects' envelopes, and the rule failure reasons and triggered campaigns when asked for."""
     from .presenters import campaign_json  # the triggered campaigns, in full, only when asked for
 
-    ctx.effects = [e.envelope() for e in outcome.effects]
-    if "ruleFailureReasons" in ctx.response_content:
-        ctx.rule_failure_reasons = outcome.failures
-    if "triggeredCampaigns" in ctx.response_content and outcome.triggered:
-        ctx.triggered_campaigns = campaign_json_many([c.id for c in outcome.triggered], campaign_json)
+    failures = outcome.failures if "ruleFailureReasons" in response_content else []
+    triggered = []
+    if "triggeredCampaigns" in response_content and outcome.triggered:
+        triggered = campaign_json_many([c.id for c in outcome.triggered], campaign_json)
+    return [e.envelope() for e in outcome.effects], failures, triggered
 
 
 def campaign_json_many(ids: list[int], present: Any) -> list[dict[str, Any]]:
@@ -270,14 +284,23 @@ def campaign_json_many(ids: list[int], present: Any) -> list[dict[str, Any]]:
     return [present(found[i]) for i in ids if i in found]
 
 
-# ---- commit on close ---------------------------------------------------------------------------------------
+# ---- commit (a session's close; an event or a rule-engine profile update at once) ------------------------
 
 
-def commit(ctx: SessionContext, work: Work) -> None:
-    """Record what the close granted and consume its budgets, exactly once (the session's state moved
-    from open to closed under its row lock)."""
-    session, outcome = ctx.session, work.outcome
-    assert session is not None and outcome is not None
+def commit(
+    *,
+    application: Application,
+    session: CustomerSession | None,
+    event: Event | None,
+    profile: CustomerProfile | None,
+    now: dt.datetime,
+    work: Work,
+) -> None:
+    """Record what an evaluation granted and consume its budgets, exactly once: for a session when its
+    state moved from open to closed under its row lock; for an event or a profile update (no session)
+    when it runs, under the profile's lock, with the counters locked by ``load_for``."""
+    outcome = work.outcome
+    assert outcome is not None
     records: list[EffectRecord] = []
     usage: dict[CounterKey, Decimal] = {}
     for emitted in outcome.effects:
@@ -285,20 +308,30 @@ def commit(ctx: SessionContext, work: Work) -> None:
         for key, amount in emitted.consumed:
             usage[key] = usage.get(key, ZERO) + amount
             consumed.append([work.counter_ids[key], str(amount), key[1]])
-        records.append(_record(ctx, emitted, consumed))
+        records.append(
+            _record(application, session, event, profile, now=now, emitted=emitted, consumed=consumed)
+        )
     _consume(work, usage)
     EffectRecord.objects.bulk_create(records)
-    _apply_attribute_updates(ctx, outcome.effects)
-    _webhooks(ctx, outcome.effects)
+    _apply_attribute_updates(session, profile, outcome.effects)
+    _webhooks(application, session, outcome.effects)
 
 
-def _record(ctx: SessionContext, emitted: Emitted, consumed: list[list[Any]]) -> EffectRecord:
-    session = ctx.session
-    assert session is not None
+def _record(
+    application: Application,
+    session: CustomerSession | None,
+    event: Event | None,
+    profile: CustomerProfile | None,
+    *,
+    now: dt.datetime,
+    emitted: Emitted,
+    consumed: list[list[Any]],
+) -> EffectRecord:
     return EffectRecord(
-        application_id=ctx.application.pk,
+        application_id=application.pk,
         session=session,
-        profile=ctx.profile,
+        event=event,
+        profile=profile,
         campaign_id=emitted.campaign.id,
         ruleset_id=emitted.campaign.ruleset_id,
         rule_index=emitted.rule_index,
@@ -310,7 +343,7 @@ def _record(ctx: SessionContext, emitted: Emitted, consumed: list[list[Any]]) ->
         sub_position=emitted.sub_position,
         units=emitted.units,
         consumed=consumed,
-        created=ctx.now,
+        created=now,
     )
 
 
@@ -336,17 +369,17 @@ def _settled(total: Any) -> Round:
     return Round(total, 4)
 
 
-def _apply_attribute_updates(ctx: SessionContext, effects: list[Emitted]) -> None:
+def _apply_attribute_updates(
+    session: CustomerSession | None, profile: CustomerProfile | None, effects: list[Emitted]
+) -> None:
     updates = [e.props for e in effects if e.effect_type == "updateAttribute"]
     if not updates:
         return
-    session, profile = ctx.session, ctx.profile
-    assert session is not None
     session_attrs, profile_attrs = {}, {}
     for props in updates:
         target, _, name = props["path"].partition(".")
         (session_attrs if target == "Session" else profile_attrs)[name] = props["value"]
-    if session_attrs:
+    if session_attrs and session is not None:
         session.attributes = {**session.attributes, **session_attrs}
         CustomerSession.objects.filter(pk=session.pk).update(attributes=session.attributes)
     if profile_attrs and profile is not None:
@@ -356,15 +389,15 @@ def _apply_attribute_updates(ctx: SessionContext, effects: list[Emitted]) -> Non
             profile_save(profile, email_pointer="/effects")
 
 
-def _webhooks(ctx: SessionContext, effects: list[Emitted]) -> None:
+def _webhooks(application: Application, session: CustomerSession | None, effects: list[Emitted]) -> None:
     calls = [e for e in effects if e.effect_type == "triggerWebhook"]
     if not calls:
         return
     from .webhooks import deliveries_create
 
     deliveries_create(
-        application=ctx.application,
-        session=ctx.session,
+        application=application,
+        session=session,
         calls=[(e.campaign.id, int(e.props["webhookId"]), e.props.get("payload") or {}) for e in calls],
     )
 

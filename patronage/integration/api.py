@@ -5,8 +5,10 @@ import datetime as dt
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema
 
+from patronage.campaigns.standalone import Answer, event_track, profile_update_evaluated
 from patronage.core.money import to_money
 from patronage.customer_sessions import selectors as session_selectors
+from patronage.customer_sessions.models import Event
 from patronage.customer_sessions.services import (
     CartItemInput,
     SessionInput,
@@ -64,6 +66,12 @@ class ProfileQuery(Schema):
 
 class BulkQuery(Schema):
     silent: str = "yes"
+
+
+class EventQuery(Schema):
+    silent: str = "yes"  # as Talon.One: the effects only with silent=no
+    dry: bool = False
+    forceCompleteEvaluation: bool = False
 
 
 def _to_input(body: schemas.NewCustomerSessionV2) -> SessionInput:
@@ -212,19 +220,103 @@ def update_customer_profile(
     body: schemas.CustomerProfileIntegrationRequestV2,
     query: Query[ProfileQuery],
 ) -> HttpResponse:
-    environment = _key(request).application.environment
-    profile, _ = profile_upsert(
-        environment=environment,
+    application = _key(request).application
+    environment = application.environment
+    if not query.runRuleEngine:
+        profile, _ = profile_upsert(
+            environment=environment,
+            integration_id=integrationId,
+            attributes=body.attributes or {},
+            consent_by=ConsentActor.api_key(_key(request)),
+        )
+        return presenters.json_response(
+            {
+                "customerProfile": presenters.customer_profile(profile, sandbox=environment.is_sandbox),
+                **presenters.NO_EFFECTS,
+            }
+        )
+    wanted = set(body.responseContent or ())
+    profile, answer = profile_update_evaluated(
+        application=application,
         integration_id=integrationId,
         attributes=body.attributes or {},
+        dry=query.dry,
+        evaluable_campaign_ids=body.evaluableCampaignIds,
+        response_content=wanted,
         consent_by=ConsentActor.api_key(_key(request)),
     )
     return presenters.json_response(
         {
             "customerProfile": presenters.customer_profile(profile, sandbox=environment.is_sandbox),
-            **presenters.NO_EFFECTS,
+            **_engine_answer(answer, wanted),
         }
     )
+
+
+def _engine_answer(answer: Answer, wanted: set[str]) -> dict[str, object]:
+    shown: dict[str, object] = {
+        "effects": answer.effects,
+        "createdCoupons": answer.created_coupons,
+        "createdReferrals": answer.created_referrals,
+    }
+    if "triggeredCampaigns" in wanted:
+        shown["triggeredCampaigns"] = answer.triggered_campaigns
+    if "ruleFailureReasons" in wanted:
+        shown["ruleFailureReasons"] = answer.rule_failure_reasons
+    return shown
+
+
+def _event(event: Event) -> dict[str, object]:
+    """Talon.One's Event."""
+    shown: dict[str, object] = {
+        "id": event.pk,
+        "created": event.created,
+        "applicationId": event.application_id,
+        "profileId": event.profile_integration_id,
+        "storeIntegrationId": event.store_integration_id,
+        "type": event.type,
+        "attributes": event.attributes,
+        "effects": event.effects,
+    }
+    if not event.store_integration_id:
+        del shown["storeIntegrationId"]  # the SDK refuses an empty one
+    return shown
+
+
+@api.post(
+    "/v2/events",
+    response={200: schemas.TrackEventV2Response, 204: None, **ERRORS},
+    summary="Track event",
+    tags=["Events"],
+)
+@mutating
+def track_event(
+    request: HttpRequest, body: schemas.IntegrationEventV2Request, query: Query[EventQuery]
+) -> HttpResponse:
+    key = _key(request)
+    wanted = set(body.responseContent or ())
+    result = event_track(
+        application=key.application,
+        profile_id=body.profileId,
+        type=body.type,
+        attributes=body.attributes,
+        store_integration_id=body.storeIntegrationId,
+        dry=query.dry,
+        evaluable_campaign_ids=body.evaluableCampaignIds,
+        force_complete=query.forceCompleteEvaluation,
+        response_content=wanted,
+    )
+    if query.silent != "no":
+        return presenters.json_response(None, status=204)
+    shown = _engine_answer(result.answer, wanted)
+    # Without responseContent the customer and the event come along, as the session endpoint's customer does.
+    if not wanted or "customerProfile" in wanted:
+        shown["customerProfile"] = presenters.customer_profile(
+            result.profile, sandbox=key.application.environment.is_sandbox
+        )
+    if not wanted or "event" in wanted:
+        shown["event"] = _event(result.event)
+    return presenters.json_response(shown)
 
 
 @api.put(

@@ -71,6 +71,16 @@ class CustomerProfileIntegrationRequestV2(Body):
     responseContent: list[str] | None = None
 
 
+class IntegrationEventV2Request(Body):
+    profileId: str = Field(min_length=1, max_length=1000)
+    storeIntegrationId: str | None = Field(default=None, max_length=1000)
+    evaluableCampaignIds: list[int] | None = None
+    type: str = Field(min_length=1, max_length=255)
+    attributes: dict[str, Any] | None = None
+    loyaltyCards: list[str] | None = Field(default=None, max_length=10)
+    responseContent: list[str] | None = None
+
+
 class MultipleCustomerProfileItem(Body):
     integrationId: str = Field(min_length=1, max_length=1000)
     attributes: dict[str, Any] | None = None
@@ -173,6 +183,29 @@ class CustomerProfileIntegrationResponseV2(BaseModel):
     effects: list[dict[str, Any]]
     createdCoupons: list[dict[str, Any]]
     createdReferrals: list[dict[str, Any]]
+    triggeredCampaigns: list[dict[str, Any]] | None = None
+    ruleFailureReasons: list[dict[str, Any]] | None = None
+
+
+class EventOut(BaseModel):
+    id: int
+    created: dt.datetime
+    applicationId: int
+    profileId: str
+    storeIntegrationId: str | None = None
+    type: str
+    attributes: dict[str, Any]
+    effects: list[dict[str, Any]]
+
+
+class TrackEventV2Response(BaseModel):
+    customerProfile: CustomerProfile | None = None
+    event: EventOut | None = None
+    effects: list[dict[str, Any]]
+    createdCoupons: list[dict[str, Any]]
+    createdReferrals: list[dict[str, Any]]
+    triggeredCampaigns: list[dict[str, Any]] | None = None
+    ruleFailureReasons: list[dict[str, Any]] | None = None
 
 
 class CustomerProfileUpdateV2Response(BaseModel):
