@@ -8,7 +8,8 @@ it) and every write is a service; this module only parses, asks and renders.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -115,6 +116,24 @@ class ConsentHistoryTab(DrawnProfileTab):
 
 
 PROFILE_TABS.append(ConsentHistoryTab)
+
+
+@dataclass(frozen=True)
+class FigureTable:
+    """Figures about a customer, drawn at the top of their page: a title, column headings (the first one
+    heads the row names) and rows of values already formatted for reading."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    total: list[str] | None = None  # drawn under the rows, set apart
+    empty: str = "Nothing yet."  # said instead of rows when there are none
+
+
+# Figures at the top of the customer page, from apps that know more about the customer than this one
+# (campaigns: discounted orders, accrued discounts, net revenue); customers cannot import them. Each hook
+# answers its table, or None when it has nothing to show for this customer.
+PROFILE_FIGURES: list[Callable[[CustomerProfile], FigureTable | None]] = []
 
 
 def list_environment_slug(request: HttpRequest) -> str:
@@ -513,6 +532,7 @@ class CustomerProfileAdmin(ModelAdmin):
     list_per_page = DEFAULT_PER_PAGE
     paginator = TailFirstPaginator
     list_before_template = "admin/customers/customerprofile/list_toolbar.html"
+    change_form_before_template = "admin/customers/customerprofile/figures.html"
     actions = ["delete_customers", "assign_group"]
     add_fieldsets = [
         (
@@ -618,6 +638,19 @@ class CustomerProfileAdmin(ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: CustomerProfile | None = None) -> list[Any]:
         return list(PROFILE_TABS) if obj is not None else []
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: CustomerProfile | None = None,
+    ) -> Any:
+        if obj is not None and obj.pk is not None:
+            context["profile_figures"] = [t for t in (hook(obj) for hook in PROFILE_FIGURES) if t is not None]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)

@@ -20,6 +20,7 @@ from patronage.management.access import (
 from patronage.management.pagination import LimitOffsetPagination
 from patronage.workspace.models import Application
 
+from .analytics import router as analytics_router
 from .campaigns import router as campaigns_router
 from .offers import router as offers_router
 from .promocodes import router as promocodes_router
@@ -119,4 +120,5 @@ api.add_router("/offers", offers_router)
 # Its paths are whole (/promocode-groups..., /promocodes/redeem): mounted at the API's root.
 api.add_router("", promocodes_router)
 api.add_router("/segments", segments_router)
+api.add_router("/applications", analytics_router)
 api.add_router("/applications", campaigns_router)
