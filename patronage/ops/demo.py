@@ -8,14 +8,19 @@ import random
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from PIL import Image
 
+from patronage.campaigns.models import Campaign
+from patronage.campaigns.services import CampaignInput, campaign_create, ruleset_create
 from patronage.core import clock
 from patronage.customer_sessions.models import CartItem, CustomerSession, SessionState
+from patronage.customer_sessions.services import CartItemInput, SessionInput, session_update
 from patronage.customers.models import CustomerGroup, CustomerProfile, birth_md_of
+from patronage.customers.services import group_create, profiles_assign_group
 from patronage.mailings.models import Mailing
 from patronage.mailings.services import MailingInput, mailing_save
 from patronage.offers.models import GalleryImage, LinkType, Offer, OfferAssignment, OfferType
@@ -385,3 +390,93 @@ def demo_segment() -> Segment:
         description="Consenting customers with 3+ orders or 500+ spent who were not sent a Welcome code",
         rules=rules,
     )
+
+
+VIP = "VIP"
+DEMO_CAMPAIGNS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "VIP 10%",
+        "Customers of the VIP group get 10% off the cart items.",
+        {
+            "title": "VIP 10%",
+            "condition": ["and", ["=", [".", "Profile", "Group"], VIP]],
+            "effects": [
+                [
+                    "setDiscount",
+                    "VIP 10%",
+                    ["*", [".", "Session", "CartItemTotal"], ["/", 10, 100]],
+                    "cartItems",
+                ]
+            ],
+        },
+    ),
+    (
+        "Free shipping over 50",
+        "Shipping is free when the cart items come to 50 or more.",
+        {
+            "title": "Free shipping",
+            "condition": ["and", [">=", [".", "Session", "CartItemTotal"], 50]],
+            "effects": [["setDiscountPerAdditionalCost", "Free shipping", "shipping"]],
+        },
+    ),
+]
+DEMO_VIPS = 5  # demo customers put in the VIP group
+SHIPPING = Decimal("4.99")
+# (customer: a VIP or not, cart as (PRODUCTS index, quantity)): one order per campaign, both, and neither.
+DEMO_ORDERS = [
+    (True, [(0, 2), (1, 1)]),  # 59.30: 10% off and free shipping
+    (True, [(3, 2)]),  # 8.40: 10% off only
+    (False, [(4, 1), (1, 1)]),  # 59.50: free shipping only
+    (False, [(5, 1)]),  # 18.75: nothing
+]
+
+
+def demo_campaigns() -> list[Campaign]:
+    """The demo shop's two running campaigns ("VIP 10%" for its VIP group, "Free shipping over 50"), a few
+    VIP customers, and a few orders closed through the engine so that the customers' figures (discounted
+    orders, accrued discounts, net revenue) show something. Run again, it adds nothing."""
+    shop = demo_applications()[0]
+    made = []
+    for name, description, ruleset in DEMO_CAMPAIGNS:
+        if Campaign.objects.filter(application=shop, name=name, deleted_at=None).exists():
+            continue
+        campaign = campaign_create(
+            application=shop, data=CampaignInput(name=name, description=description, state="enabled")
+        )
+        ruleset_create(campaign=campaign, rules=[ruleset], activate=True)
+        made.append(campaign)
+    customers = CustomerProfile.objects.filter(environment=shop.environment).order_by("pk")
+    vip = CustomerGroup.objects.filter(environment=shop.environment, name=VIP).first()
+    if vip is None:
+        vip = group_create(environment=shop.environment, name=VIP)
+    profiles_assign_group(
+        queryset=customers.filter(pk__in=list(customers.values_list("pk", flat=True)[:DEMO_VIPS])), group=vip
+    )
+    vips = list(customers.filter(group=vip).values_list("integration_id", flat=True)[:2])
+    others = list(customers.exclude(group=vip).values_list("integration_id", flat=True)[:2])
+    for n, (is_vip, cart) in enumerate(DEMO_ORDERS):
+        pool = vips if is_vip else others
+        session_id = f"demo-campaigns-{n}"
+        if not pool or CustomerSession.objects.filter(application=shop, integration_id=session_id).exists():
+            continue
+        items = [
+            CartItemInput(
+                sku=PRODUCTS[i][1],
+                name=PRODUCTS[i][0],
+                category=PRODUCTS[i][2],
+                price=PRODUCTS[i][3],
+                quantity=q,
+            )
+            for i, q in cart
+        ]
+        session_update(
+            application=shop,
+            integration_id=session_id,
+            data=SessionInput(
+                profile_id=pool[n % len(pool)],
+                cart_items=items,
+                additional_costs={"shipping": SHIPPING},
+                state=SessionState.CLOSED,
+            ),
+        )
+    return made

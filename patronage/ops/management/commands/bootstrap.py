@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
 from patronage.ops.demo import (
+    demo_campaigns,
     demo_load,
     demo_mailing,
     demo_offers,
@@ -102,6 +103,7 @@ class Command(BaseCommand):
         demo_offers(email=email)
         demo_mailing()
         demo_segment()
+        demo_campaigns()
         with path.open("a") as f:
             f.write(f"customer panel (/panel/demo-shop/): {email} / {password}\n")
         path.chmod(0o600)
