@@ -32,7 +32,10 @@ COUNTED = {
     "acceptCoupon": "accepted_coupons",
     "couponCreated": "created_coupons",
 }
-_MONEY = DecimalField(max_digits=18, decimal_places=4)
+
+
+def _money() -> DecimalField:
+    return DecimalField(max_digits=18, decimal_places=4)
 
 
 @dataclass
@@ -98,7 +101,7 @@ def customer_figures(profile: CustomerProfile, *, application: Application | Non
 
     for row in orders.values("application_id").annotate(
         orders=Count("pk"),
-        revenue=Sum(ExpressionWrapper(F("total") - F("returned_total"), output_field=_MONEY)),
+        revenue=Sum(ExpressionWrapper(F("total") - F("returned_total"), output_field=_money())),
     ):
         figures = of(row["application_id"])
         figures.orders, figures.revenue = row["orders"], row["revenue"] or ZERO
@@ -109,7 +112,7 @@ def customer_figures(profile: CustomerProfile, *, application: Application | Non
         .values("application_id")
         .annotate(
             discounted=Count("session_id", distinct=True),
-            discounts=Sum(ExpressionWrapper(F("amount") - F("released"), output_field=_MONEY)),
+            discounts=Sum(ExpressionWrapper(F("amount") - F("released"), output_field=_money())),
         )
     )
     for row in standing:

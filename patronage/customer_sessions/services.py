@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from patronage.core import clock
 from patronage.core.errors import (
@@ -514,6 +514,16 @@ def sessions_anonymize(profiles: QuerySet[CustomerProfile]) -> None:
     """
     sessions = CustomerSession.objects.filter(profile__in=profiles)
     Event.objects.filter(session__in=sessions).update(profile_integration_id="")
+    # Events without a session (tracked by the shop) name their customer only by integration ID.
+    Event.objects.filter(
+        Exists(
+            profiles.filter(
+                environment_id=OuterRef("application__environment_id"),
+                integration_id=OuterRef("profile_integration_id"),
+            )
+        ),
+        session=None,
+    ).update(profile_integration_id="")
     SessionReturn.objects.filter(session__in=sessions).update(profile_integration_id="")
     sessions.update(profile=None, profile_integration_id="", anonymized=True)
 

@@ -4,9 +4,11 @@ wait for) unless dry; every answer is read by the official SDK's deserializer.""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from django.db import transaction
 
 from patronage.campaigns.models import BudgetCounter, Campaign, EffectRecord
 from patronage.campaigns.services import evaluation_group_create
@@ -15,7 +17,10 @@ from patronage.campaigns.tests.test_lifecycle import sdk_read
 from patronage.customer_sessions.models import Event
 from patronage.customers.attributes import profile_attributes
 from patronage.customers.models import CustomerProfile
+from patronage.customers.services import profile_lock_or_create
 from patronage.testing.api import IntegrationClient
+from patronage.testing.factories import make_api_key, make_application
+from patronage.testing.threads import race
 from patronage.workspace.models import Application
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +137,9 @@ def test_events_consume_budgets(api: IntegrationClient, live_app: Application) -
     assert kinds(other) == ["addFreeItem", "showNotification"]
     assert kinds(last) == ["showNotification"]
     assert "CampaignLimitReached" in last["ruleFailureReasons"][0]["details"]
-    assert BudgetCounter.objects.get(campaign=campaign, action="addFreeItemEffect", entity_key="").counter == 2
+    assert (
+        BudgetCounter.objects.get(campaign=campaign, action="addFreeItemEffect", entity_key="").counter == 2
+    )
     assert EffectRecord.objects.filter(effect_type="addFreeItem").count() == 2
 
 
@@ -236,9 +243,79 @@ def test_a_dry_profile_update_with_the_rule_engine_writes_nothing(
 ) -> None:
     gold_welcome(live_app)
     body = profile_put(
-        api, "?runRuleEngine=True&dry=True", attributes={"LoyaltyTier": "gold"}, responseContent=["triggeredCampaigns"]
+        api,
+        "?runRuleEngine=True&dry=True",
+        attributes={"LoyaltyTier": "gold"},
+        responseContent=["triggeredCampaigns"],
     )
     assert kinds(body) == ["showNotification", "updateAttribute"]
     assert [c["name"] for c in body["triggeredCampaigns"]] == ["Gold welcome"]
     assert not CustomerProfile.objects.filter(integration_id="c-1").exists()
     assert not EffectRecord.objects.exists()
+
+
+# ---- parallel requests for one customer (PostgreSQL row locks) ----------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_events_of_one_customer_grant_a_profile_budget_once(settings: Any) -> None:
+    # given one pen per customer, and requests that wait for each other rather than answer 409
+    settings.PATRONAGE_LOCK_WAIT_MS = 60_000
+    app = make_application(environment="live")
+    pen_for_sharing(app, limits=[{"action": "addFreeItemEffect", "limit": 1, "entities": ["Profile"]}])
+    key = make_api_key(app)
+    # when ten events of a customer unknown so far arrive at the same instant
+    results = race(
+        10,
+        lambda i: IntegrationClient(key).post(
+            "/v2/events?silent=no", {"profileId": "c", "type": "shared_link"}
+        ),
+    )
+    # then each is answered and stored, the customer was made once, and exactly one got the pen
+    assert [r.status_code for r in results] == [200] * 10, [r.content for r in results]
+    assert sum(kinds(r.json()).count("addFreeItem") for r in results) == 1
+    assert Event.objects.count() == 10 and CustomerProfile.objects.filter(integration_id="c").count() == 1
+    assert EffectRecord.objects.filter(effect_type="addFreeItem").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_event_for_a_customer_whose_lock_is_held_too_long_answers_409(settings: Any) -> None:
+    settings.PATRONAGE_LOCK_WAIT_MS = 200
+    app = make_application(environment="live")
+    pen_for_sharing(app)
+    key = make_api_key(app)
+    IntegrationClient(key).put("/v2/customer_profiles/c", {"attributes": {}})
+    holding, answered = threading.Event(), threading.Event()
+
+    def hold() -> str:
+        # another request for the customer keeps their row locked until the event has been answered
+        with transaction.atomic():
+            profile_lock_or_create(environment=app.environment, integration_id="c")
+            holding.set()
+            answered.wait(timeout=30)
+        return "held"
+
+    def send() -> Any:
+        holding.wait(timeout=30)
+        try:
+            return IntegrationClient(key).post(
+                "/v2/events?silent=no", {"profileId": "c", "type": "shared_link"}
+            )
+        finally:
+            answered.set()
+
+    held, response = race(2, lambda i: hold() if i == 0 else send())
+    assert held == "held" and response.status_code == 409
+    assert response.json()["message"].startswith("Too many requests or limit reached")
+    assert not Event.objects.exists() and not EffectRecord.objects.exists()
+
+
+def test_erasing_a_customer_anonymizes_their_tracked_events(
+    api: IntegrationClient, live_app: Application
+) -> None:
+    track(api, query="", status=204)
+    track(api, query="", status=204, profileId="c-2")
+    assert api.delete("/v1/customer_data/c-1").status_code == 204
+    assert sorted(Event.objects.values_list("profile_integration_id", flat=True)) == ["", "c-2"]
