@@ -35,24 +35,58 @@ def _session(root: str, name: str, type_: str, get: Any, label: str, nested: boo
 
 register_attribute(
     _session("Session", "Total", T.NUMBER, lambda env: env.session.total, "Session total"),
-    _session("Session", "CartItemTotal", T.NUMBER, lambda env: env.session.cart_item_total, "Cart items total"),
     _session(
-        "Session", "AdditionalCostTotal", T.NUMBER, lambda env: env.session.additional_cost_total, "Additional costs total"
+        "Session", "CartItemTotal", T.NUMBER, lambda env: env.session.cart_item_total, "Cart items total"
     ),
-    _session("Session", "DiscountedTotal", T.NUMBER, lambda env: env.discounted_total("all"), "Discounted session total"),
     _session(
-        "Session", "DiscountedCartItemTotal", T.NUMBER, lambda env: env.discounted_total("items"), "Discounted cart items total"
+        "Session",
+        "AdditionalCostTotal",
+        T.NUMBER,
+        lambda env: env.session.additional_cost_total,
+        "Additional costs total",
+    ),
+    _session(
+        "Session",
+        "DiscountedTotal",
+        T.NUMBER,
+        lambda env: env.discounted_total("all"),
+        "Discounted session total",
+    ),
+    _session(
+        "Session",
+        "DiscountedCartItemTotal",
+        T.NUMBER,
+        lambda env: env.discounted_total("items"),
+        "Discounted cart items total",
     ),
     _session("Session", "CartItems", T.ITEMS, lambda env: list(env.session.items), "Cart items"),
-    _session("Session", "ItemCount", T.NUMBER, lambda env: Decimal(env.session.unit_count), "Number of units in the cart"),
-    _session("Session", "LineCount", T.NUMBER, lambda env: Decimal(len(env.session.items)), "Number of cart lines"),
+    _session(
+        "Session",
+        "ItemCount",
+        T.NUMBER,
+        lambda env: Decimal(env.session.unit_count),
+        "Number of units in the cart",
+    ),
+    _session(
+        "Session", "LineCount", T.NUMBER, lambda env: Decimal(len(env.session.items)), "Number of cart lines"
+    ),
     _session("Session", "Store", T.STRING, lambda env: env.session.store, "Store integration ID"),
-    _session("Session", "FirstSession", T.BOOLEAN, lambda env: env.session.first_session, "Customer's first session"),
+    _session(
+        "Session",
+        "FirstSession",
+        T.BOOLEAN,
+        lambda env: env.session.first_session,
+        "Customer's first session",
+    ),
     _session("Session", "State", T.STRING, lambda env: env.session.state, "Session state"),
-    _session("Session", "IntegrationId", T.STRING, lambda env: env.session.integration_id, "Session integration ID"),
+    _session(
+        "Session", "IntegrationId", T.STRING, lambda env: env.session.integration_id, "Session integration ID"
+    ),
     _session("Session", "CouponCodes", T.LIST, lambda env: list(env.session.coupon_codes), "Coupon codes"),
     _session("Session", "ReferralCode", T.STRING, lambda env: env.session.referral_code, "Referral code"),
-    _session("Session", "Attributes", T.ANY, lambda env: env.session.attributes, "Session attribute", nested=True),
+    _session(
+        "Session", "Attributes", T.ANY, lambda env: env.session.attributes, "Session attribute", nested=True
+    ),
     _session(
         "Session",
         "AdditionalCosts",
@@ -66,14 +100,16 @@ register_attribute(
     Attribute("Item", "Category", T.STRING, lambda i: i.category, "Category"),
     Attribute("Item", "Price", T.NUMBER, lambda i: i.price, "Unit price"),
     Attribute("Item", "Quantity", T.NUMBER, lambda i: Decimal(i.quantity), "Quantity"),
-    Attribute("Item", "Total", T.NUMBER, lambda i: i.total, "Price × quantity"),
+    Attribute("Item", "Total", T.NUMBER, lambda i: i.total, "Price times quantity"),
     Attribute("Item", "Position", T.NUMBER, lambda i: Decimal(i.position), "Position in the cart"),
     Attribute("Item", "Attributes", T.ANY, lambda i: i.attributes, "Item attribute", nested=True),
     Attribute("Profile", "IntegrationId", T.STRING, lambda p: p.integration_id, "Customer integration ID"),
     Attribute("Profile", "Name", T.STRING, lambda p: p.name, "Name"),
     Attribute("Profile", "Email", T.STRING, lambda p: p.email, "Email"),
     Attribute("Profile", "Group", T.STRING, lambda p: p.group, "Customer group (name)"),
-    Attribute("Profile", "GroupId", T.NUMBER, lambda p: Decimal(p.group_id or 0), "Customer group (ID; 0: none)"),
+    Attribute(
+        "Profile", "GroupId", T.NUMBER, lambda p: Decimal(p.group_id or 0), "Customer group (ID; 0: none)"
+    ),
     Attribute("Profile", "Orders", T.NUMBER, lambda p: Decimal(p.orders), "Number of orders"),
     Attribute("Profile", "TotalSales", T.NUMBER, lambda p: p.total_sales, "Total sales"),
     Attribute(
@@ -83,11 +119,19 @@ register_attribute(
         lambda p: _known(p.birth_date, "the customer's birth date is not known").isoformat(),
         "Birth date (YYYY-MM-DD)",
     ),
-    Attribute("Profile", "Created", T.STRING, lambda p: p.created.date().isoformat(), "Created (YYYY-MM-DD, UTC)"),
+    Attribute(
+        "Profile", "Created", T.STRING, lambda p: p.created.date().isoformat(), "Created (YYYY-MM-DD, UTC)"
+    ),
     Attribute("Profile", "Attributes", T.ANY, lambda p: p.attributes, "Customer attribute", nested=True),
     Attribute("Event", "Type", T.STRING, lambda e: e.type, "Event type"),
     Attribute("Event", "Attributes", T.ANY, lambda e: e.attributes, "Event attribute", nested=True),
-    Attribute("Application", "Weekday", T.NUMBER, lambda f: Decimal(f.local_now.isoweekday()), "Weekday (1 = Monday)"),
+    Attribute(
+        "Application",
+        "Weekday",
+        T.NUMBER,
+        lambda f: Decimal(f.local_now.isoweekday()),
+        "Weekday (1 = Monday)",
+    ),
     Attribute("Application", "Hour", T.NUMBER, lambda f: Decimal(f.local_now.hour), "Hour (0-23)"),
     Attribute("Application", "Date", T.STRING, lambda f: f.local_now.date().isoformat(), "Date (YYYY-MM-DD)"),
     Attribute("Application", "Currency", T.STRING, lambda f: f.app.currency, "Currency"),
@@ -188,7 +232,9 @@ register_function(
 def _simple(name: str, types: tuple[str, ...], make: Any) -> Any:
     """An effect whose arguments are plain expressions of these types (trailing ones may be left out)."""
 
-    def compile_(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Any:
+    def compile_(
+        compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Any:
         runs = compiler.arguments(name, args, types, ptr, scope, depth)
         return None if runs is None else make(runs + [None] * (len(types) - len(runs)))
 
@@ -274,7 +320,7 @@ register_effect(
         _simple("setDiscountPerAdditionalCost", (T.STRING, T.STRING, T.NUMBER), _per_cost),
         optional=1,
         label="Discount an additional cost",
-        help="Name, the additional cost (e.g. shipping), the amount (left out: all of it, i.e. free shipping).",
+        help="Name, the additional cost (e.g. shipping), the amount (left out: all of it: free shipping).",
     )
 )
 
@@ -327,7 +373,9 @@ register_effect(
 )
 
 
-def _update_attribute(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Any:
+def _update_attribute(
+    compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+) -> Any:
     """["updateAttributeValue", "Profile" | "Session", attribute, value]."""
     target, attribute = args[0], args[1]
     if target not in ("Profile", "Session"):
@@ -383,7 +431,11 @@ def _custom(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Comp
 
     def run(env: Env) -> None:
         values = {k: _plain(c.run(env)) for k, c in payload.items()}
-        env.emit("customEffect", {"effectId": effect_id, "name": name, "payload": values}, actions=("customEffect",))
+        env.emit(
+            "customEffect",
+            {"effectId": effect_id, "name": name, "payload": values},
+            actions=("customEffect",),
+        )
 
     return run
 
@@ -458,7 +510,11 @@ for _action, _label in (
 ):
     register_budget_action(_action, _label)
 
-register_entity(Entity("Profile", lambda f: [str(f.profile.pk)] if f.profile is not None else [], "ProfileRequired"))
+register_entity(
+    Entity("Profile", lambda f: [str(f.profile.pk)] if f.profile is not None else [], "ProfileRequired")
+)
 register_entity(Entity("Session", lambda f: [f.session.integration_id] if f.session is not None else []))
-register_entity(Entity("Store", lambda f: [f.session.store] if f.session is not None and f.session.store else []))
+register_entity(
+    Entity("Store", lambda f: [f.session.store] if f.session is not None and f.session.store else [])
+)
 register_entity(Entity("Identifier", lambda f: list(f.session.identifiers) if f.session is not None else []))

@@ -217,7 +217,10 @@ class Env:
                 keys = entity_keys(budget, self.facts)
                 period = period_key(budget.period, self.facts.local_now)
                 found.append(
-                    (budget, None if keys is None else [(campaign.id, budget.action, k, period) for k in keys])
+                    (
+                        budget,
+                        None if keys is None else [(campaign.id, budget.action, k, period) for k in keys],
+                    )
                 )
             self._budget_keys[campaign.id] = found
         return found
@@ -289,7 +292,9 @@ class Env:
                 return False
         campaign, rule = self.campaign, self.rule
         assert campaign is not None and rule is not None
-        emitted = Emitted(campaign, rule.index, rule.title, effect_type, props, amount, position, sub_position, units)
+        emitted = Emitted(
+            campaign, rule.index, rule.title, effect_type, props, amount, position, sub_position, units
+        )
         for action in counted:
             emitted.consumed += self._use(action, Decimal(1))
         if amount:
@@ -324,7 +329,13 @@ class Env:
         if wanted is not None:
             props["desiredValue"] = wanted
         if self.emit("setDiscount", props, actions=("setDiscountEffect",), amount=value):
-            from_items = value if scope == "cartItems" else min(value, left.cart_items) if scope != "additionalCosts" else ZERO
+            from_items = (
+                value
+                if scope == "cartItems"
+                else min(value, left.cart_items)
+                if scope != "additionalCosts"
+                else ZERO
+            )
             left.session_discount_items += from_items
             left.session_discount_costs += value - from_items
 
@@ -461,7 +472,13 @@ def _run_group(group: PlanGroup, env: Env, only: set[int] | None, out: list[Plan
         triggered = _run(child, env, only, won)
         discount = sum((e.amount for e in env.effects[before:]), ZERO)
         trials.append(
-            _Trial(child, triggered, discount, (list(env.effects), list(env.failures), env.remaining.copy(), dict(env.usage)), won)
+            _Trial(
+                child,
+                triggered,
+                discount,
+                (list(env.effects), list(env.failures), env.remaining.copy(), dict(env.usage)),
+                won,
+            )
         )
         # listOrder runs the later children too: the ones that would have triggered are reported as losers.
     env.undo_to(start)

@@ -80,7 +80,9 @@ def profile_facts(profile: CustomerProfile | None) -> ProfileFacts | None:
 
 def session_facts(session: CustomerSession, items: list[CartItem], *, flattened: bool) -> SessionFacts:
     lines = [
-        ItemFacts(i.position, i.sku, i.name, i.category, i.price, i.quantity - i.returned_quantity, i.attributes)
+        ItemFacts(
+            i.position, i.sku, i.name, i.category, i.price, i.quantity - i.returned_quantity, i.attributes
+        )
         for i in items
         if i.quantity > i.returned_quantity
     ]
@@ -197,7 +199,9 @@ def _load_counters(work: Work, *, lock_counters: bool) -> None:
 def _rollback_load(work: Work, session: CustomerSession) -> None:
     """The session's ledger rows still standing, and the counters they consumed, locked in order."""
     work.records = list(
-        EffectRecord.objects.filter(session=session, rolled_back_at=None).order_by("pk").select_related("campaign")
+        EffectRecord.objects.filter(session=session, rolled_back_at=None)
+        .order_by("pk")
+        .select_related("campaign")
     )
     ids = sorted({int(c[0]) for r in work.records for c in r.consumed})
     if ids:
@@ -426,7 +430,6 @@ def rollback_effects(ctx: SessionContext, work: Work) -> list[dict[str, Any]]:
     return effects
 
 
-
 def _return_rollback(ctx: SessionContext, work: Work, record: EffectRecord) -> list[dict[str, Any]]:
     if record.position is None or record.position not in ctx.returned:
         return []  # session-level discounts stay: a return is not re-evaluated (docs/RULES.md)
@@ -492,8 +495,9 @@ def _release_counters(work: Work, record: EffectRecord, *, whole: bool, money: D
 
 def _release(work: Work) -> None:
     if work.records:
-        EffectRecord.objects.bulk_update(work.records, ["released", "returned_units", "rolled_back_at", "consumed"])
+        EffectRecord.objects.bulk_update(
+            work.records, ["released", "returned_units", "rolled_back_at", "consumed"]
+        )
     for counter_id, amount in sorted(work.releases.items()):
         if amount:
             BudgetCounter.objects.filter(pk=counter_id).update(counter=_settled(F("counter") - amount))
-

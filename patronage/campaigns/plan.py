@@ -130,7 +130,9 @@ def _webhook_ids(node: Any) -> set[int]:
 
 def plan_for(application: Application) -> Plan:
     """The current plan of this application: one query for its version, a rebuild only after an edit."""
-    version = Application.objects.filter(pk=application.pk).values_list("rules_version", flat=True).first() or 0
+    version = (
+        Application.objects.filter(pk=application.pk).values_list("rules_version", flat=True).first() or 0
+    )
     plan = _cache.get(application.pk)
     if plan is not None and plan.version == version:
         return plan

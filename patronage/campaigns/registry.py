@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .evaluation import Env
-    from .facts import Facts
-    from .talang import Compiled, Compiler
+# The engine and the compiler import this registry; naming their classes here would close a circle.
+Env = Any  # evaluation.Env
+Facts = Any  # facts.Facts
+Compiler = Any  # talang.Compiler
+Compiled = Any  # talang.Compiled
 
 
 class T:
@@ -74,7 +75,9 @@ class Function:
     literal_args: bool = False  # every argument must be a literal (what the loader keys on)
 
 
-EffectCompile = Callable[["Compiler", list[Any], str, dict[str, "Compiled"], int], Callable[["Env"], None] | None]
+EffectCompile = Callable[
+    ["Compiler", list[Any], str, dict[str, "Compiled"], int], Callable[["Env"], None] | None
+]
 
 
 @dataclass(frozen=True)

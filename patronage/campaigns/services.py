@@ -69,7 +69,10 @@ def limits_check(limits: Any, *, pointer: str, errors: ErrorCollector) -> list[d
             continue
         action = limit.get("action")
         if action not in BUDGET_ACTIONS:
-            errors.add(f"Unknown budget action {action!r}; one of {', '.join(BUDGET_ACTIONS)}", pointer=f"{here}/action")
+            errors.add(
+                f"Unknown budget action {action!r}; one of {', '.join(BUDGET_ACTIONS)}",
+                pointer=f"{here}/action",
+            )
             continue
         try:
             amount = Decimal(str(limit.get("limit")))
@@ -88,7 +91,9 @@ def limits_check(limits: Any, *, pointer: str, errors: ErrorCollector) -> list[d
             continue
         period = limit.get("period") or ""
         if period and period not in PERIODS:
-            errors.add(f"A budget resets daily, weekly, monthly or yearly, not {period!r}", pointer=f"{here}/period")
+            errors.add(
+                f"A budget resets daily, weekly, monthly or yearly, not {period!r}", pointer=f"{here}/period"
+            )
             continue
         normalized = {"action": action, "limit": str(amount), "entities": sorted(set(entities))}
         if period:
@@ -97,7 +102,9 @@ def limits_check(limits: Any, *, pointer: str, errors: ErrorCollector) -> list[d
     return out
 
 
-def _check(application: Application, data: CampaignInput, campaign: Campaign | None, errors: ErrorCollector) -> dict[str, Any]:
+def _check(
+    application: Application, data: CampaignInput, campaign: Campaign | None, errors: ErrorCollector
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if data.name is not UNSET:
         name = (data.name or "").strip()
@@ -128,7 +135,9 @@ def _check(application: Application, data: CampaignInput, campaign: Campaign | N
     for name in ("description", "tags", "attributes"):
         value = getattr(data, name)
         if value is not UNSET:
-            values[name] = value if value is not None else {"description": "", "tags": [], "attributes": {}}[name]
+            values[name] = (
+                value if value is not None else {"description": "", "tags": [], "attributes": {}}[name]
+            )
     if data.linked_stores is not UNSET:
         values["linked_stores"] = [str(s) for s in data.linked_stores or []]
     if data.template is not UNSET:
@@ -148,14 +157,22 @@ def _check(application: Application, data: CampaignInput, campaign: Campaign | N
     if data.evaluation_group_id is not UNSET and data.evaluation_group_id is not None:
         group = EvaluationGroup.objects.filter(application=application, pk=data.evaluation_group_id).first()
         if group is None:
-            errors.add(f"{application.name} has no evaluation group {data.evaluation_group_id}", pointer="/evaluationGroupId")
+            errors.add(
+                f"{application.name} has no evaluation group {data.evaluation_group_id}",
+                pointer="/evaluationGroupId",
+            )
         values["evaluation_group"] = group
     return values
 
 
 def _next_position(**filters: Any) -> int:
     campaigns = Campaign.objects.filter(deleted_at=None, **filters).aggregate(m=Max("position"))["m"] or 0
-    groups = EvaluationGroup.objects.filter(parent_id=filters.get("evaluation_group_id")).aggregate(m=Max("position"))["m"] or 0
+    groups = (
+        EvaluationGroup.objects.filter(parent_id=filters.get("evaluation_group_id")).aggregate(
+            m=Max("position")
+        )["m"]
+        or 0
+    )
     return max(campaigns, groups) + 1
 
 
@@ -245,12 +262,22 @@ def ruleset_create(
 # ---- evaluation groups ---------------------------------------------------------------------------------
 
 
-def _group_check(application: Application, *, name: Any, parent_id: Any, mode: Any, scope: Any, group: EvaluationGroup | None) -> EvaluationGroup | None:
+def _group_check(
+    application: Application,
+    *,
+    name: Any,
+    parent_id: Any,
+    mode: Any,
+    scope: Any,
+    group: EvaluationGroup | None,
+) -> EvaluationGroup | None:
     errors = ErrorCollector()
     if not isinstance(name, str) or not name.strip():
         errors.add("Give the group a name", pointer="/name")
     if mode not in EvaluationMode.values:
-        errors.add("The mode is stackable, listOrder, lowestDiscount or highestDiscount", pointer="/evaluationMode")
+        errors.add(
+            "The mode is stackable, listOrder, lowestDiscount or highestDiscount", pointer="/evaluationMode"
+        )
     if scope not in EvaluationScope.values:
         errors.add("The scope is session or cartItem", pointer="/evaluationScope")
     parent = EvaluationGroup.objects.filter(application=application, pk=parent_id).first()
@@ -273,11 +300,19 @@ def _group_check(application: Application, *, name: Any, parent_id: Any, mode: A
 
 @transaction.atomic
 def evaluation_group_create(
-    *, application: Application, name: str, parent_id: int | None = None, mode: str = "stackable",
-    scope: str = "session", description: str = "", locked: bool = False,
+    *,
+    application: Application,
+    name: str,
+    parent_id: int | None = None,
+    mode: str = "stackable",
+    scope: str = "session",
+    description: str = "",
+    locked: bool = False,
 ) -> EvaluationGroup:
     base = base_group(application)
-    parent = _group_check(application, name=name, parent_id=parent_id or base.pk, mode=mode, scope=scope, group=None)
+    parent = _group_check(
+        application, name=name, parent_id=parent_id or base.pk, mode=mode, scope=scope, group=None
+    )
     assert parent is not None
     group = EvaluationGroup.objects.create(
         application=application,
@@ -295,15 +330,23 @@ def evaluation_group_create(
 
 @transaction.atomic
 def evaluation_group_update(
-    *, group: EvaluationGroup, name: str, parent_id: int | None, mode: str, scope: str,
-    description: str = "", locked: bool = False,
+    *,
+    group: EvaluationGroup,
+    name: str,
+    parent_id: int | None,
+    mode: str,
+    scope: str,
+    description: str = "",
+    locked: bool = False,
 ) -> EvaluationGroup:
     if group.is_base:
         if mode not in EvaluationMode.values:
             raise ValidationFailed("The mode is stackable, listOrder, lowestDiscount or highestDiscount")
         group.name, group.mode, group.description = name or group.name, mode, description or ""
     else:
-        parent = _group_check(group.application, name=name, parent_id=parent_id, mode=mode, scope=scope, group=group)
+        parent = _group_check(
+            group.application, name=name, parent_id=parent_id, mode=mode, scope=scope, group=group
+        )
         group.name, group.parent, group.mode, group.scope = name.strip(), parent, mode, scope
         group.description, group.locked = description or "", locked
     group.save()
@@ -322,12 +365,16 @@ def evaluation_group_delete(*, group: EvaluationGroup) -> None:
 
 
 @transaction.atomic
-def evaluation_order_set(*, application: Application, group: EvaluationGroup, children: list[tuple[str, int]]) -> None:
+def evaluation_order_set(
+    *, application: Application, group: EvaluationGroup, children: list[tuple[str, int]]
+) -> None:
     """Set the order of a group's children: ``[("campaign", id) | ("group", id), ...]`` top to bottom."""
     for position, (kind, pk) in enumerate(children, start=1):
         model = Campaign if kind == "campaign" else EvaluationGroup
         parent_field = "evaluation_group" if kind == "campaign" else "parent"
-        model.objects.filter(application=application, pk=pk, **{parent_field: group}).update(position=position)
+        model.objects.filter(application=application, pk=pk, **{parent_field: group}).update(
+            position=position
+        )
     touch(application.pk)
 
 

@@ -14,16 +14,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from patronage.core.errors import ErrorDetail, ValidationFailed
 
 from .registry import ATTRIBUTES, EFFECTS, FUNCTIONS, T, roots
 
-if TYPE_CHECKING:
-    from .evaluation import Env
-
-Run = Callable[["Env"], Any]
+Env = Any  # evaluation.Env, which imports this module
+Run = Callable[[Any], Any]
 MAX_DEPTH = 64
 
 
@@ -183,21 +181,23 @@ class Compiler:
 
     def arity(self, op: str, args: list[Any], ptr: str, low: int, high: int | None) -> bool:
         if len(args) < low or (high is not None and len(args) > high):
-            want = (
-                f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
-            )
+            want = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
             self.problem(ptr, f"{op} takes {want} argument{'s' if want != '1' else ''}, got {len(args)}")
             return False
         return True
 
-    def _all(self, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int, *types: str) -> list[Run] | None:
+    def _all(
+        self, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int, *types: str
+    ) -> list[Run] | None:
         compiled = [self.typed(a, f"{ptr}/{i + 1}", scope, depth, *types) for i, a in enumerate(args)]
         if any(c is None for c in compiled):
             return None
         return [c.run for c in compiled if c is not None]
 
-    def logic(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
-        if not self.arity(op, args, ptr, 1 if op != "not" else 1, None if op != "not" else 1):
+    def logic(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
+        if not self.arity(op, args, ptr, 1, 1 if op == "not" else None):
             return None
         runs = self._all(args, ptr, scope, depth, T.BOOLEAN)
         if runs is None:
@@ -211,7 +211,9 @@ class Compiler:
             return Compiled(lambda env: all(r(env) for r in runs), T.BOOLEAN)
         return Compiled(lambda env: any(r(env) for r in runs), T.BOOLEAN)
 
-    def comparison(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def comparison(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 2, 2):
             return None
         types = (T.ANY,) if op in ("=", "!=") else (T.NUMBER, T.STRING)
@@ -222,7 +224,9 @@ class Compiler:
         test = _compare(op)
         return Compiled(lambda env: test(left(env), right(env)), T.BOOLEAN)
 
-    def arithmetic(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def arithmetic(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 1 if op == "-" else 2, None):
             return None
         runs = self._all(args, ptr, scope, depth, T.NUMBER)
@@ -242,7 +246,9 @@ class Compiler:
 
         return Compiled(run, T.NUMBER)
 
-    def rounding(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def rounding(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 1, 2 if op == "round" else 1):
             return None
         runs = self._all(args, ptr, scope, depth, T.NUMBER)
@@ -258,7 +264,9 @@ class Compiler:
 
         return Compiled(run, T.NUMBER)
 
-    def extreme(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def extreme(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 1, None):
             return None
         runs = self._all(args, ptr, scope, depth, T.NUMBER)
@@ -267,7 +275,9 @@ class Compiler:
         pick = min if op == "min" else max
         return Compiled(lambda env: pick(to_decimal(r(env)) for r in runs), T.NUMBER)
 
-    def text(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def text(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 2, 2):
             return None
         runs = self._all(args, ptr, scope, depth, T.STRING)
@@ -288,13 +298,17 @@ class Compiler:
 
         return Compiled(run, T.BOOLEAN)
 
-    def make_list(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def make_list(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         runs = self._all(args, ptr, scope, depth, T.ANY)
         if runs is None:
             return None
         return Compiled(lambda env: [r(env) for r in runs], T.LIST)
 
-    def member(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def member(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 2, 2):
             return None
         needle = self.typed(args[0], f"{ptr}/1", scope, depth, T.ANY)
@@ -311,9 +325,13 @@ class Compiler:
 
         return Compiled(run, T.BOOLEAN)
 
-    def attribute(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def attribute(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not args or not all(isinstance(a, str) for a in args):
-            self.problem(ptr, 'An attribute is [".", root, name...] with names only, e.g. [".", "Session", "Total"]')
+            self.problem(
+                ptr, 'An attribute is [".", root, name...] with names only, e.g. [".", "Session", "Total"]'
+            )
             return None
         root, path = args[0], args[1:]
         if root in scope:
@@ -329,10 +347,12 @@ class Compiler:
             return None
         if root not in roots():
             known = ", ".join(sorted(roots() - {"Item"}))
-            self.problem(f"{ptr}/1", f"Unknown attribute root {root!r}; use one of {known} or a binding's name")
+            self.problem(
+                f"{ptr}/1", f"Unknown attribute root {root!r}; use one of {known} or a binding's name"
+            )
             return None
         if not path:
-            self.problem(ptr, f"Name an attribute of {root}, e.g. [\".\", \"{root}\", ...]")
+            self.problem(ptr, f'Name an attribute of {root}, e.g. [".", "{root}", ...]')
             return None
         return self._attribute_of(root, path, ptr, None)
 
@@ -343,7 +363,9 @@ class Compiler:
             self.problem(f"{ptr}/2", f"{root} has no attribute {path[0]!r}; it has {names}")
             return None
         if attribute.nested != (len(path) == 2) or len(path) > 2:
-            shape = f'[".", "{root}", "{path[0]}", name]' if attribute.nested else f'[".", "{root}", "{path[0]}"]'
+            shape = (
+                f'[".", "{root}", "{path[0]}", name]' if attribute.nested else f'[".", "{root}", "{path[0]}"]'
+            )
             self.problem(ptr, f"Write this attribute as {shape}")
             return None
         get = attribute.get
@@ -360,7 +382,9 @@ class Compiler:
             return Compiled(nested, T.ANY)
         return Compiled(lambda env: get(root_of(env)), attribute.type)
 
-    def over_items(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def over_items(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         """filter / map / exists / every: [op, ITEMS, [name], body]."""
         if not self.arity(op, args, ptr, 3, 3):
             return None
@@ -393,7 +417,9 @@ class Compiler:
             return Compiled(lambda env: any(ok for _, ok in each(env)), T.BOOLEAN)
         return Compiled(lambda env: all(ok for _, ok in each(env)), T.BOOLEAN)
 
-    def aggregate(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def aggregate(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 1, 1):
             return None
         wanted = (T.ITEMS,) if op in ("quantity", "units") else (T.LIST, T.ITEMS)
@@ -411,7 +437,9 @@ class Compiler:
             return Compiled(lambda env: sum((i.total for i in run(env)), Decimal(0)), T.NUMBER)
         return Compiled(lambda env: sum((to_decimal(v) for v in run(env)), Decimal(0)), T.NUMBER)
 
-    def ranked(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def ranked(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         """cheapest / mostExpensive: [op, ITEMS, N] -> the N cheapest (dearest) units."""
         if not self.arity(op, args, ptr, 2, 2):
             return None
@@ -429,7 +457,16 @@ class Compiler:
 
         return Compiled(run, T.ITEMS)
 
-    def catch(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int, *, effect: bool = False) -> Compiled | None:
+    def catch(
+        self,
+        op: str,
+        args: list[Any],
+        ptr: str,
+        scope: dict[str, Compiled],
+        depth: int,
+        *,
+        effect: bool = False,
+    ) -> Compiled | None:
         if not self.arity(op, args, ptr, 2, 2):
             return None
         compile_ = self.effect if effect else (lambda n, p, s, d: self.expr(n, p, s, d))
@@ -449,11 +486,16 @@ class Compiler:
 
         return Compiled(run, body.type)
 
-    def function(self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int) -> Compiled | None:
+    def function(
+        self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
+    ) -> Compiled | None:
         spec = FUNCTIONS[op]
         if not self.arity(op, args, ptr, len(spec.args), len(spec.args)):
             return None
-        compiled = [self.typed(a, f"{ptr}/{i + 1}", scope, depth, t) for i, (a, t) in enumerate(zip(args, spec.args, strict=True))]
+        compiled = [
+            self.typed(a, f"{ptr}/{i + 1}", scope, depth, t)
+            for i, (a, t) in enumerate(zip(args, spec.args, strict=True))
+        ]
         if any(c is None for c in compiled):
             return None
         if spec.literal_args:
@@ -467,9 +509,13 @@ class Compiler:
 
     # ---- effects -------------------------------------------------------------------------------
 
-    def effect(self, node: Any, ptr: str, scope: dict[str, Compiled], depth: int = 0, *, failure: bool = False) -> Compiled | None:
+    def effect(
+        self, node: Any, ptr: str, scope: dict[str, Compiled], depth: int = 0, *, failure: bool = False
+    ) -> Compiled | None:
         if not isinstance(node, list) or not node or not isinstance(node[0], str):
-            self.problem(ptr, 'An effect is a list [effect, arguments...], e.g. ["setDiscount", "10% off", 5]')
+            self.problem(
+                ptr, 'An effect is a list [effect, arguments...], e.g. ["setDiscount", "10% off", 5]'
+            )
             return None
         op, args = node[0], node[1:]
         if op == "noop":
@@ -480,10 +526,14 @@ class Compiler:
             return self.catch(op, args, ptr, scope, depth + 1, effect=True)
         spec = EFFECTS.get(op)
         if spec is None:
-            self.problem(f"{ptr}/0", f"Unknown effect {op!r}; see docs/RULES.md for the effects Patronage knows")
+            self.problem(
+                f"{ptr}/0", f"Unknown effect {op!r}; see docs/RULES.md for the effects Patronage knows"
+            )
             return None
         if failure and not spec.failure_allowed:
-            self.problem(f"{ptr}/0", f"{op} cannot be a failure effect (only notifications and custom effects)")
+            self.problem(
+                f"{ptr}/0", f"{op} cannot be a failure effect (only notifications and custom effects)"
+            )
             return None
         if not self.arity(op, args, ptr, len(spec.args) - spec.optional, len(spec.args)):
             return None
@@ -491,7 +541,13 @@ class Compiler:
         return None if run is None else Compiled(run, T.EFFECT)
 
     def arguments(
-        self, op: str, args: list[Any], types: tuple[str, ...], ptr: str, scope: dict[str, Compiled], depth: int
+        self,
+        op: str,
+        args: list[Any],
+        types: tuple[str, ...],
+        ptr: str,
+        scope: dict[str, Compiled],
+        depth: int,
     ) -> list[Any] | None:
         """Each argument compiled to its declared type (a ``NAME`` stays the literal string)."""
         out: list[Any] = []
@@ -509,7 +565,14 @@ class Compiler:
         return out
 
     def lambda_body(
-        self, names: Any, body: Any, ptr: str, body_ptr: str, scope: dict[str, Compiled], depth: int, result: str
+        self,
+        names: Any,
+        body: Any,
+        ptr: str,
+        body_ptr: str,
+        scope: dict[str, Compiled],
+        depth: int,
+        result: str,
     ) -> tuple[Callable[[Any], None], Run] | None:
         """An effect's per-item part: ``["Item"]`` and a body using it; returns (bind the item, run)."""
         if not (isinstance(names, list) and len(names) == 1 and isinstance(names[0], str)):
@@ -552,8 +615,12 @@ def _bindings(compiler: Compiler, bindings: Any, ptr: str, scope: dict[str, Comp
     scope = dict(scope)
     for i, binding in enumerate(bindings):
         here = f"{ptr}/{i}"
-        if not isinstance(binding, dict) or not isinstance(binding.get("name"), str) or "expression" not in binding:
-            compiler.problem(here, "A binding is {\"name\": ..., \"expression\": [...]}")
+        if (
+            not isinstance(binding, dict)
+            or not isinstance(binding.get("name"), str)
+            or "expression" not in binding
+        ):
+            compiler.problem(here, 'A binding is {"name": ..., "expression": [...]}')
             continue
         name = binding["name"]
         if name in roots() or name in scope:
@@ -594,9 +661,13 @@ def compile_ruleset(rules: Any, bindings: Any = None) -> list[CompiledRule]:
         rule_scope = _bindings(compiler, rule.get("bindings"), f"{ptr}/bindings", scope)
         conditions = _conditions(compiler, rule.get("condition"), f"{ptr}/condition", rule_scope)
         effects = _effects(compiler, rule.get("effects"), f"{ptr}/effects", rule_scope, failure=False)
-        failure = _effects(compiler, rule.get("failureEffects", []), f"{ptr}/failureEffects", rule_scope, failure=True)
+        failure = _effects(
+            compiler, rule.get("failureEffects", []), f"{ptr}/failureEffects", rule_scope, failure=True
+        )
         if conditions is not None and effects is not None and failure is not None:
-            compiled.append(CompiledRule(index, str(title or ""), conditions, effects, failure, compiler.uses))
+            compiled.append(
+                CompiledRule(index, str(title or ""), conditions, effects, failure, compiler.uses)
+            )
     if compiler.problems:
         first = compiler.problems[0]
         more = f" (and {len(compiler.problems) - 1} more)" if len(compiler.problems) > 1 else ""
@@ -609,7 +680,9 @@ def _conditions(compiler: Compiler, node: Any, ptr: str, scope: dict[str, Compil
         compiler.problem(ptr, 'A condition is a list, e.g. ["and", true]')
         return None
     if node[0] == "and":  # each part separately, so a failure can name the one that failed
-        parts = [compiler.typed(part, f"{ptr}/{i + 1}", scope, 1, T.BOOLEAN) for i, part in enumerate(node[1:])]
+        parts = [
+            compiler.typed(part, f"{ptr}/{i + 1}", scope, 1, T.BOOLEAN) for i, part in enumerate(node[1:])
+        ]
         if not parts:
             compiler.problem(ptr, 'and takes at least 1 argument, e.g. ["and", true]')
             return None
@@ -618,7 +691,9 @@ def _conditions(compiler: Compiler, node: Any, ptr: str, scope: dict[str, Compil
     return None if one is None else [one.run]
 
 
-def _effects(compiler: Compiler, node: Any, ptr: str, scope: dict[str, Compiled], *, failure: bool) -> list[Run] | None:
+def _effects(
+    compiler: Compiler, node: Any, ptr: str, scope: dict[str, Compiled], *, failure: bool
+) -> list[Run] | None:
     if not isinstance(node, list):
         compiler.problem(ptr, "effects is a list of effects")
         return None

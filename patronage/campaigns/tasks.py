@@ -1,9 +1,5 @@
-from django_tasks import task
+"""The app's background tasks (the worker finds them here); each lives beside the service it runs."""
 
-from .webhooks import deliveries_send
+from .webhooks import deliver_webhooks
 
-
-@task()
-def deliver_webhooks(delivery_ids: list[int]) -> None:
-    """Post these webhook deliveries; a failed one queues its own retry (``webhooks._finish``)."""
-    deliveries_send(delivery_ids=delivery_ids)
+__all__ = ["deliver_webhooks"]

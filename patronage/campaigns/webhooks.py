@@ -26,6 +26,7 @@ from django.conf import settings
 from django.contrib.admin.models import CHANGE
 from django.db import transaction
 from django.db.models import F, Q
+from django_tasks import task
 
 from patronage.core import clock
 from patronage.core.audit import audit
@@ -214,7 +215,6 @@ def _finish(delivery: WebhookDelivery, outcome: Outcome, *, final: bool = False)
 
 
 def _enqueue(ids: list[int], *, run_after: dt.datetime | None = None) -> None:
-    from .tasks import deliver_webhooks
 
     task = deliver_webhooks.using(run_after=run_after) if run_after is not None else deliver_webhooks
     transaction.on_commit(lambda: task.enqueue(ids))
@@ -254,3 +254,9 @@ def deliveries_resume_stalled() -> list[int]:
         pending.filter(pk__in=ids).update(next_attempt_at=now)
         _enqueue(ids)
     return ids
+
+
+@task()
+def deliver_webhooks(delivery_ids: list[int]) -> None:
+    """Post these webhook deliveries; a failed one queues its own retry (``_finish``)."""
+    deliveries_send(delivery_ids=delivery_ids)

@@ -24,7 +24,6 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, models, transaction
 
 from .errors import Conflict
-
 from .rows import rows
 
 M = TypeVar("M", bound=models.Model)
@@ -76,7 +75,9 @@ def lock_wait_limit() -> Iterator[None]:
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.PATRONAGE_LOCK_WAIT_MS}ms"])
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{settings.PATRONAGE_LOCK_WAIT_MS}ms"]
+        )
     try:
         yield  # the setting is local to the transaction: it ends with it
     except OperationalError as exc:

@@ -16,7 +16,9 @@ def rule(title: str, condition: list[Any], *effects: list[Any], **extra: Any) ->
 def running_campaign(
     application: Application, name: str, *rules: dict[str, Any], state: str = "enabled", **settings: Any
 ) -> Campaign:
-    campaign = campaign_create(application=application, data=CampaignInput(name=name, state=state, **settings))
+    campaign = campaign_create(
+        application=application, data=CampaignInput(name=name, state=state, **settings)
+    )
     ruleset_create(campaign=campaign, rules=list(rules), activate=True)
     campaign.refresh_from_db()
     return campaign

@@ -12,9 +12,13 @@ CART = [
 ]
 
 
-def test_the_published_free_money_example_works_verbatim(api: IntegrationClient, live_app: Application) -> None:
+def test_the_published_free_money_example_works_verbatim(
+    api: IntegrationClient, live_app: Application
+) -> None:
     # given the older SDKs' live-test ruleset
-    campaign = running_campaign(live_app, "Free money", rule("Free money", ["and", True], ["setDiscount", "Free money", 45.55]))
+    campaign = running_campaign(
+        live_app, "Free money", rule("Free money", ["and", True], ["setDiscount", "Free money", 45.55])
+    )
     # when
     body = api.session("s-1", profileId="c-1", cartItems=CART).json()
     # then: one session discount, capped at nothing (the cart is 43.90 and the discount 45.55: capped)
@@ -36,5 +40,9 @@ def test_the_published_catch_example_gives_ten_percent(api: IntegrationClient, l
             ["catch", ["noop"], ["setDiscount", "10% off", ["*", [".", "Session", "Total"], ["/", 10, 100]]]],
         ),
     )
-    body = api.session("s-1", profileId="c-1", cartItems=CART, additionalCosts={"shipping": {"price": 5}}).json()
-    assert [e["props"] for e in body["effects"]] == [{"name": "10% off", "value": 4.89, "scope": "sessionTotal"}]
+    body = api.session(
+        "s-1", profileId="c-1", cartItems=CART, additionalCosts={"shipping": {"price": 5}}
+    ).json()
+    assert [e["props"] for e in body["effects"]] == [
+        {"name": "10% off", "value": 4.89, "scope": "sessionTotal"}
+    ]
