@@ -2,7 +2,8 @@
 
 Lock order (PostgreSQL ``SELECT ... FOR NO KEY UPDATE``), always in this sequence, rows of one model by pk:
 
-    customer profile -> customer session -> coupon / promo code -> loyalty ledger
+    customer profile -> customer session -> coupon / promo code -> referral -> budget counters
+    -> loyalty ledger
 
 Taking locks in one order is what keeps two requests from deadlocking. Keep locked blocks small.
 
