@@ -48,6 +48,13 @@ CASES: dict[str, tuple[Callable[[IntegrationClient], None], Call]] = {
             {"return": {"returnedCartItems": [{"position": 0, "quantity": 1}]}},
         ),
     ),
+    "track_event": (
+        lambda api: api.put("/v2/customer_profiles/c", {"attributes": {"Name": "Old"}}),
+        lambda api, q: api.post(
+            f"/v2/events{q or '?'}{'&' if q else ''}silent=no",
+            {"profileId": "c", "type": "viewed_offer", "attributes": {"offer": "x"}},
+        ),
+    ),
     "update_customer_profile": (
         lambda api: api.put("/v2/customer_profiles/c", {"attributes": {"Name": "Old"}}),
         lambda api, q: api.put(
