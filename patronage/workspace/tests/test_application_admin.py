@@ -26,6 +26,7 @@ def _form(**fields: Any) -> dict[str, Any]:
         "currency": "EUR",
         "time_zone": "Europe/Warsaw",
         "description": "",
+        "default_discount_scope": "sessionTotal",
         "api_keys-TOTAL_FORMS": "0",
         "api_keys-INITIAL_FORMS": "0",
         **fields,
