@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Case, When
 
+from patronage.core.money import as_json_number
 from patronage.customers.models import CustomerProfile
 
 from .evaluation import Env
@@ -229,6 +230,11 @@ register_function(
 # ---- effects -------------------------------------------------------------------------------------------
 
 
+def _plain_effect(name: str, types: tuple[str, ...], make: Any, **details: Any) -> Effect:
+    """An effect whose arguments are plain expressions of ``types``; ``make`` builds it from their runs."""
+    return Effect(name, types, _simple(name, types, make), **details)
+
+
 def _simple(name: str, types: tuple[str, ...], make: Any) -> Any:
     """An effect whose arguments are plain expressions of these types (trailing ones may be left out)."""
 
@@ -261,10 +267,10 @@ def _set_discount(runs: list[Any]) -> Any:
 
 
 register_effect(
-    Effect(
+    _plain_effect(
         "setDiscount",
         (T.STRING, T.NUMBER, T.STRING),
-        _simple("setDiscount", (T.STRING, T.NUMBER, T.STRING), _set_discount),
+        _set_discount,
         optional=1,
         label="Discount the session",
         help="Name, amount, and optionally the scope: sessionTotal, cartItems or additionalCosts.",
@@ -314,10 +320,10 @@ def _per_cost(runs: list[Any]) -> Any:
 
 
 register_effect(
-    Effect(
+    _plain_effect(
         "setDiscountPerAdditionalCost",
         (T.STRING, T.STRING, T.NUMBER),
-        _simple("setDiscountPerAdditionalCost", (T.STRING, T.STRING, T.NUMBER), _per_cost),
+        _per_cost,
         optional=1,
         label="Discount an additional cost",
         help="Name, the additional cost (e.g. shipping), the amount (left out: all of it: free shipping).",
@@ -338,10 +344,10 @@ def _free_item(runs: list[Any]) -> Any:
 
 
 register_effect(
-    Effect(
+    _plain_effect(
         "addFreeItem",
         (T.STRING, T.STRING, T.NUMBER),
-        _simple("addFreeItem", (T.STRING, T.STRING, T.NUMBER), _free_item),
+        _free_item,
         optional=1,
         label="Add a free item",
         help="SKU, name, and optionally the quantity.",
@@ -362,10 +368,10 @@ def _notification(runs: list[Any]) -> Any:
 
 
 register_effect(
-    Effect(
+    _plain_effect(
         "showNotification",
         (T.STRING, T.STRING, T.STRING),
-        _simple("showNotification", (T.STRING, T.STRING, T.STRING), _notification),
+        _notification,
         label="Show a notification",
         help="Type (e.g. Info, Offer, Error), title and body.",
         failure_allowed=True,
@@ -390,10 +396,7 @@ def _update_attribute(
     get = value.run
 
     def run(env: Env) -> None:
-        result = get(env)
-        if isinstance(result, Decimal):
-            result = float(result) if result != result.to_integral_value() else int(result)
-        env.emit("updateAttribute", {"path": f"{target}.{attribute}", "value": result})
+        env.emit("updateAttribute", {"path": f"{target}.{attribute}", "value": _plain(get(env))})
 
     return run
 
@@ -418,19 +421,12 @@ def _custom(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Comp
     if not isinstance(name, str) or not name:
         compiler.problem(f"{ptr}/2", "Name the custom effect")
         return None
-    payload: dict[str, Compiled] = {}
-    raw = args[2] if len(args) > 2 else {}
-    if not isinstance(raw, dict):
-        compiler.problem(f"{ptr}/3", "The payload is an object of values or expressions")
+    payload = _payload(compiler, args[2] if len(args) > 2 else {}, f"{ptr}/3", scope, depth)
+    if payload is None:
         return None
-    for key, node in raw.items():
-        compiled = compiler.typed(node, f"{ptr}/3/{key}", scope, depth, T.ANY)
-        if compiled is None:
-            return None
-        payload[key] = compiled
 
     def run(env: Env) -> None:
-        values = {k: _plain(c.run(env)) for k, c in payload.items()}
+        values = _payload_values(payload, env)
         env.emit(
             "customEffect",
             {"effectId": effect_id, "name": name, "payload": values},
@@ -441,9 +437,28 @@ def _custom(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Comp
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value) if value != value.to_integral_value() else int(value)
-    return value
+    """A value as JSON carries it (effect props are stored and answered as JSON)."""
+    return as_json_number(value) if isinstance(value, Decimal) else value
+
+
+def _payload(
+    compiler: Compiler, raw: Any, ptr: str, scope: dict[str, Compiled], depth: int
+) -> dict[str, Compiled] | None:
+    """A payload object whose values may be expressions (custom effects, webhooks), compiled."""
+    if not isinstance(raw, dict):
+        compiler.problem(ptr, "The payload is an object of values or expressions")
+        return None
+    payload: dict[str, Compiled] = {}
+    for key, node in raw.items():
+        compiled = compiler.typed(node, f"{ptr}/{key}", scope, depth, T.ANY)
+        if compiled is None:
+            return None
+        payload[key] = compiled
+    return payload
+
+
+def _payload_values(payload: dict[str, Compiled], env: Env) -> dict[str, Any]:
+    return {key: _plain(compiled.run(env)) for key, compiled in payload.items()}
 
 
 register_effect(
@@ -465,20 +480,13 @@ def _webhook(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Com
     if isinstance(hook, bool) or not isinstance(hook, int) or hook < 1:
         compiler.problem(f"{ptr}/1", "triggerWebhook takes the webhook's ID (a whole number)")
         return None
-    compiled: dict[str, Compiled] = {}
-    raw = args[1] if len(args) > 1 else {}
-    if not isinstance(raw, dict):
-        compiler.problem(f"{ptr}/2", "The payload is an object of values or expressions")
+    compiled = _payload(compiler, args[1] if len(args) > 1 else {}, f"{ptr}/2", scope, depth)
+    if compiled is None:
         return None
-    for key, node in raw.items():
-        value = compiler.typed(node, f"{ptr}/2/{key}", scope, depth, T.ANY)
-        if value is None:
-            return None
-        compiled[key] = value
 
     def run(env: Env) -> None:
         names = env.loaded.get("webhooks", {})
-        payload = {k: _plain(c.run(env)) for k, c in compiled.items()}
+        payload = _payload_values(compiled, env)
         env.emit(
             "triggerWebhook",
             {"webhookId": hook, "webhookName": names.get(hook, f"webhook {hook}"), "payload": payload},
