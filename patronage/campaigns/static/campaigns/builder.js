@@ -286,7 +286,7 @@
       return;
     }
     box.replaceChildren(...rules.map(ruleCard),
-      rules.length ? null : el("p", { class: "cb-empty" }, "No rules yet: the campaign gives nothing."),
+      ...(rules.length ? [] : [el("p", { class: "cb-empty" }, "No rules yet: the campaign gives nothing.")]),
       el("button", { type: "button", class: "cb-add cb-add-rule", onclick: () => {
         rules.push({ title: `Rule ${rules.length + 1}`, condition: ["and", newCondition("attr")], effects: [["setDiscount", "Discount", 10]] });
         changed(true);
