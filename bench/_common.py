@@ -199,3 +199,10 @@ def bulk_load(conn: psycopg.Connection[Any], tables: Sequence[str]) -> Iterator[
     conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
     for _, definition in found:
         conn.execute(definition)
+
+
+def warn_if_disturbed(raw: dict[str, Any], phases: Sequence[str]) -> None:
+    """Say so when other processes used the machine during a run: its figures are not the product's."""
+    busy = max(raw[p]["cpu"]["other_cores"] for p in phases)
+    if busy > 0.15:
+        print(f"warning: other processes used up to {busy} cores during the run; the figures are disturbed")

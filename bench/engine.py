@@ -42,7 +42,7 @@ from typing import Any
 
 import psycopg
 import session_update as su
-from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, env_for
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, env_for, warn_if_disturbed
 from loadgen import percentiles
 
 DATABASE = "patronage_bench_engine"
@@ -715,9 +715,7 @@ def print_cpu(raw: dict[str, Any]) -> None:
             f"{phase:<12}{r['rps']:>9}{r['latency_ms']['p50']:>9}{r['latency_ms']['p99']:>9}"
             f"{c['server_ms_per_request']:>15}{c['postgres_ms_per_request']:>11}{c['other_cores']:>7}"
         )
-    busy = max(raw[p]["cpu"]["other_cores"] for p in phases)
-    if busy > 0.15:
-        print(f"warning: other processes used up to {busy} cores during the run; the figures are disturbed")
+    warn_if_disturbed(raw, phases)
 
 
 def print_profile(profile: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, patronage_bin
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, patronage_bin, warn_if_disturbed
 
 LOADGEN = ROOT / "bench" / "loadgen.py"
 FLOOR_APP = "floor_app:application"
@@ -646,9 +646,7 @@ def print_cpu(raw: dict[str, Any]) -> None:
             f"{phase:<18}{r['rps']:>9}{c['server_ms_per_request']:>15}{c['postgres_ms_per_request']:>11}"
             f"{c['loadgen_cores']:>9}{c['other_cores']:>7}"
         )
-    busy = max(raw[p]["cpu"]["other_cores"] for p in PHASES)
-    if busy > 0.15:
-        print(f"warning: other processes used up to {busy} cores during the run; the figures are disturbed")
+    warn_if_disturbed(raw, PHASES)
     cost = {
         p: sum(raw[p]["cpu"][f"{k}_ms_per_request"] for k in ("server", "postgres", "loadgen"))
         for p in ("ceiling", "throughput", "floor_throughput")
