@@ -11,6 +11,7 @@ reason says why) unless a ``catch`` gives a fallback.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -106,6 +107,53 @@ def _equal(a: Any, b: Any) -> bool:
         except RuleError:
             return False
     return bool(a == b)
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _against_constant(op: str, left: Run, constant: Any) -> Run:
+    """A comparison with a literal right-hand side, the same answers as :func:`_compare` without
+    converting the constant on every call."""
+    if op in ("=", "!="):
+        negate = op == "!="
+        if isinstance(constant, Decimal):
+
+            def equal_number(env: Env) -> bool:
+                a = left(env)
+                if a.__class__ is not Decimal:
+                    try:
+                        a = to_decimal(a)
+                    except RuleError:
+                        return negate
+                return (a == constant) is not negate
+
+            return equal_number
+
+        def equal(env: Env) -> bool:
+            a = left(env)
+            same = _equal(a, constant) if a.__class__ is Decimal else a == constant
+            return bool(same) is not negate
+
+        return equal
+    test = _ORDER[op]
+    if isinstance(constant, str):
+        general = _compare(op)
+        return lambda env: general(left(env), constant)
+    number = to_decimal(constant)
+
+    def ordered(env: Env) -> bool:
+        a = left(env)
+        if a.__class__ is not Decimal:
+            a = to_decimal(a)
+        return bool(test(a, number))
+
+    return ordered
 
 
 def _arith(op: str) -> Callable[[Decimal, Decimal], Decimal]:
@@ -207,9 +255,24 @@ class Compiler:
             return Compiled(lambda env: not one(env), T.BOOLEAN)
         if len(runs) == 1:
             return Compiled(runs[0], T.BOOLEAN)
+        # Plain loops: a generator inside all()/any() costs more than most conditions it runs.
         if op == "and":
-            return Compiled(lambda env: all(r(env) for r in runs), T.BOOLEAN)
-        return Compiled(lambda env: any(r(env) for r in runs), T.BOOLEAN)
+
+            def every(env: Env) -> bool:
+                for r in runs:
+                    if not r(env):
+                        return False
+                return True
+
+            return Compiled(every, T.BOOLEAN)
+
+        def some(env: Env) -> bool:
+            for r in runs:
+                if r(env):
+                    return True
+            return False
+
+        return Compiled(some, T.BOOLEAN)
 
     def comparison(
         self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
@@ -217,12 +280,16 @@ class Compiler:
         if not self.arity(op, args, ptr, 2, 2):
             return None
         types = (T.ANY,) if op in ("=", "!=") else (T.NUMBER, T.STRING)
-        runs = self._all(args, ptr, scope, depth, *types)
-        if runs is None:
+        compiled = [self.typed(a, f"{ptr}/{i + 1}", scope, depth, *types) for i, a in enumerate(args)]
+        if compiled[0] is None or compiled[1] is None:
             return None
-        left, right = runs
+        left, right = compiled
+        if right.is_literal and not left.is_literal:
+            # The usual shape, [op, attribute, constant]: the constant is converted once, here.
+            return Compiled(_against_constant(op, left.run, right.literal), T.BOOLEAN)
         test = _compare(op)
-        return Compiled(lambda env: test(left(env), right(env)), T.BOOLEAN)
+        lrun, rrun = left.run, right.run
+        return Compiled(lambda env: test(lrun(env), rrun(env)), T.BOOLEAN)
 
     def arithmetic(
         self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
@@ -413,9 +480,16 @@ class Compiler:
             return Compiled(lambda env: [i for i, ok in each(env) if ok], T.ITEMS)
         if op == "map":
             return Compiled(lambda env: [v for _, v in each(env)], T.LIST)
-        if op == "exists":
-            return Compiled(lambda env: any(ok for _, ok in each(env)), T.BOOLEAN)
-        return Compiled(lambda env: all(ok for _, ok in each(env)), T.BOOLEAN)
+        want = op == "exists"  # exists stops at the first match, every at the first miss
+
+        def short(env: Env) -> bool:
+            for item in source(env):
+                slot["item"] = item
+                if bool(test(env)) is want:
+                    return want
+            return not want
+
+        return Compiled(short, T.BOOLEAN)
 
     def aggregate(
         self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
