@@ -259,7 +259,7 @@ class Compiler:
         if op == "and":
 
             def every(env: Env) -> bool:
-                for r in runs:
+                for r in runs:  # noqa: SIM110 (speed, see above)
                     if not r(env):
                         return False
                 return True
@@ -267,7 +267,7 @@ class Compiler:
             return Compiled(every, T.BOOLEAN)
 
         def some(env: Env) -> bool:
-            for r in runs:
+            for r in runs:  # noqa: SIM110
                 if r(env):
                     return True
             return False
