@@ -420,3 +420,40 @@ def test_a_registered_function_and_effect_work_without_touching_the_engine(exten
 def test_an_unregistered_function_is_unknown_again() -> None:
     assert "triple" not in registry.FUNCTIONS
     assert problems(rule(["and", [">", ["triple", 1], 1]], ["noop"]))[0][0] == "/rules/0/condition/1/1/0"
+
+
+@pytest.mark.parametrize("op", ["=", "!=", "<", "<=", ">", ">="])
+@pytest.mark.parametrize(
+    ("value", "constant"),
+    [
+        (Decimal("50"), Decimal("50")),
+        (Decimal("49.99"), Decimal("50")),
+        ("50", Decimal("50.0")),
+        ("abc", Decimal("1")),
+        (7, Decimal("7")),
+        ("2026-12-05", "2026-12-06"),
+        ("gold", "gold"),
+    ],
+)
+def test_comparing_with_a_constant_answers_as_comparing_two_expressions(
+    op: str, value: Any, constant: Any
+) -> None:
+    """The compile-time shortcut for [op, expression, constant] must agree with comparing two expressions."""
+    from patronage.campaigns.talang import RuleError, _against_constant, _compare
+
+    def general() -> Any:
+        test = _compare(op)
+        return test(value, constant)
+
+    def shortcut() -> Any:
+        return _against_constant(op, lambda env: value, constant)(None)
+
+    def outcome(run: Any) -> Any:
+        try:
+            return bool(run())
+        except RuleError:
+            return "error"
+
+    assert outcome(shortcut) == outcome(general)
+    if value == "abc" and op not in ("=", "!="):
+        assert outcome(shortcut) == "error"  # text where a number is compared fails the rule, as before
