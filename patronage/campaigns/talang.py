@@ -281,9 +281,9 @@ class Compiler:
             return None
         types = (T.ANY,) if op in ("=", "!=") else (T.NUMBER, T.STRING)
         compiled = [self.typed(a, f"{ptr}/{i + 1}", scope, depth, *types) for i, a in enumerate(args)]
-        if compiled[0] is None or compiled[1] is None:
-            return None
         left, right = compiled
+        if left is None or right is None:
+            return None
         if right.is_literal and not left.is_literal:
             # The usual shape, [op, attribute, constant]: the constant is converted once, here.
             return Compiled(_against_constant(op, left.run, right.literal), T.BOOLEAN)
@@ -351,11 +351,12 @@ class Compiler:
         if runs is None:
             return None
         left, right = runs
-        test: Callable[[str, str], bool] = {
+        tests: dict[str, Callable[[str, str], bool]] = {
             "contains": lambda a, b: b in a,
             "startsWith": str.startswith,
             "endsWith": str.endswith,
-        }[op]
+        }
+        test = tests[op]
 
         def run(env: Env) -> bool:
             a, b = left(env), right(env)
@@ -543,7 +544,9 @@ class Compiler:
     ) -> Compiled | None:
         if not self.arity(op, args, ptr, 2, 2):
             return None
-        compile_ = self.effect if effect else (lambda n, p, s, d: self.expr(n, p, s, d))
+        compile_: Callable[[Any, str, dict[str, Compiled], int], Compiled | None] = (
+            self.effect if effect else self.expr
+        )
         fallback = compile_(args[0], f"{ptr}/1", scope, depth)
         body = compile_(args[1], f"{ptr}/2", scope, depth)
         if fallback is None or body is None:
