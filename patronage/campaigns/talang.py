@@ -80,17 +80,20 @@ def _const(value: Any) -> Run:
     return lambda env: value
 
 
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
 def _compare(op: str) -> Callable[[Any, Any], bool]:
     if op == "=":
         return _equal
     if op == "!=":
         return lambda a, b: not _equal(a, b)
-    test = {
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }[op]
+    test = _ORDER[op]
 
     def ordered(a: Any, b: Any) -> bool:
         if isinstance(a, str) and isinstance(b, str):
@@ -107,14 +110,6 @@ def _equal(a: Any, b: Any) -> bool:
         except RuleError:
             return False
     return bool(a == b)
-
-
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 def _against_constant(op: str, left: Run, constant: Any) -> Run:
@@ -141,11 +136,10 @@ def _against_constant(op: str, left: Run, constant: Any) -> Run:
             return bool(same) is not negate
 
         return equal
-    test = _ORDER[op]
     if isinstance(constant, str):
         general = _compare(op)
         return lambda env: general(left(env), constant)
-    number = to_decimal(constant)
+    test, number = _ORDER[op], to_decimal(constant)
 
     def ordered(env: Env) -> bool:
         a = left(env)
@@ -234,13 +228,19 @@ class Compiler:
             return False
         return True
 
-    def _all(
+    def _all_compiled(
         self, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int, *types: str
-    ) -> list[Run] | None:
+    ) -> list[Compiled] | None:
         compiled = [self.typed(a, f"{ptr}/{i + 1}", scope, depth, *types) for i, a in enumerate(args)]
         if any(c is None for c in compiled):
             return None
-        return [c.run for c in compiled if c is not None]
+        return [c for c in compiled if c is not None]
+
+    def _all(
+        self, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int, *types: str
+    ) -> list[Run] | None:
+        compiled = self._all_compiled(args, ptr, scope, depth, *types)
+        return None if compiled is None else [c.run for c in compiled]
 
     def logic(
         self, op: str, args: list[Any], ptr: str, scope: dict[str, Compiled], depth: int
@@ -280,10 +280,10 @@ class Compiler:
         if not self.arity(op, args, ptr, 2, 2):
             return None
         types = (T.ANY,) if op in ("=", "!=") else (T.NUMBER, T.STRING)
-        compiled = [self.typed(a, f"{ptr}/{i + 1}", scope, depth, *types) for i, a in enumerate(args)]
-        left, right = compiled
-        if left is None or right is None:
+        compiled = self._all_compiled(args, ptr, scope, depth, *types)
+        if compiled is None:
             return None
+        left, right = compiled
         if right.is_literal and not left.is_literal:
             # The usual shape, [op, attribute, constant]: the constant is converted once, here.
             return Compiled(_against_constant(op, left.run, right.literal), T.BOOLEAN)
