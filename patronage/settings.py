@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "patronage.segments",
     "patronage.mailings",
     "patronage.campaigns",
+    "patronage.coupons",
     "patronage.panel",
     "patronage.home",  # the back office's home page (its dashboard)
     "patronage.ops",

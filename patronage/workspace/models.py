@@ -45,6 +45,14 @@ DISCOUNT_SCOPES = [
 ]
 
 
+class CodeCase(models.TextChoices):
+    """Talon.One's ``couponCaseSensitivity``: how an application stores and matches codes."""
+
+    SENSITIVE = "sensitive", "Case sensitive: codes match exactly as typed"
+    UPPER = "insensitive-uppercase", "Not case sensitive, stored in upper case"
+    LOWER = "insensitive-lowercase", "Not case sensitive, stored in lower case"
+
+
 class Application(models.Model):
     """A shop or storefront. Applications of one environment share customer profiles."""
 
@@ -80,6 +88,14 @@ class Application(models.Model):
         "partial discounts",
         default=False,
         help_text="When a budget cannot cover a whole discount, grant what remains instead of nothing.",
+    )
+    coupon_code_case = models.CharField(
+        "coupon code case",
+        max_length=24,
+        choices=CodeCase.choices,
+        default=CodeCase.UPPER,
+        help_text="How coupon and referral codes are stored and matched. Codes made before a change keep "
+        "their case.",
     )
     # Bumped in the same transaction as every campaign, ruleset or evaluation-group change: each
     # engine request reads it, so every server process recompiles on the next request after an edit.
