@@ -161,6 +161,9 @@ class CouponReservation(models.Model):
             models.UniqueConstraint(fields=["coupon", "profile"], name="coupon_reservation_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.coupon} held by customer {self.profile_id}"
+
 
 class Redemption(models.Model):
     """One use of a code by a closed session: a coupon, a referral or a promo code of a campaign's group.
@@ -200,6 +203,9 @@ class Redemption(models.Model):
             models.Index(fields=["profile", "kind"], name="redemption_profile"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.code} in session {self.session_id}"
+
 
 class CampaignCodeSource(models.Model):
     """A promo-code group whose issued codes a campaign accepts at checkout, as if they were its coupons."""
@@ -211,6 +217,9 @@ class CampaignCodeSource(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "group"], name="campaign_code_source_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.group} for {self.campaign}"
 
 
 class GenerationStatus(models.TextChoices):
