@@ -18,7 +18,7 @@ from typing import Any
 from patronage.core.money import as_json_number, round_money
 
 from .facts import ZERO, Facts, ItemFacts, Remaining
-from .registry import ENTITIES
+from .registry import ENTITIES, SCOPES, CodeScope
 from .talang import CompiledRule, RuleError
 
 MONEY_ACTION = "setDiscount"  # the budget counted in money; every other action counts effects
@@ -78,9 +78,13 @@ class Emitted:
     sub_position: int | None = None
     units: int = 1
     consumed: list[tuple[CounterKey, Decimal]] = field(default_factory=list)
+    # Set when a rule ran for one code (a coupon): the envelope's triggeredByCoupon, and the code's key.
+    extra: dict[str, Any] = field(default_factory=dict)
+    code: str = ""
 
     def envelope(self) -> dict[str, Any]:
         return {
+            **self.extra,
             "campaignId": self.campaign.id,
             "rulesetId": self.campaign.ruleset_id,
             "ruleIndex": self.rule_index,
@@ -113,15 +117,20 @@ def period_key(period: str, local: dt.datetime) -> str:
     return str(local.year)
 
 
-def entity_keys(budget: Budget, facts: Facts) -> list[str] | None:
+def entity_keys(budget: Budget, facts: Facts, scoped: dict[str, str] | None = None) -> list[str] | None:
     """The counters a budget uses for this request ("" for a campaign budget); None when an entity it
-    scopes by is missing (a Profile budget and an anonymous session)."""
+    scopes by is missing (a Profile budget and an anonymous session, a Coupon budget and no coupon).
+    ``scoped``: the key of the code each scope root is checking (see ``registry.CodeScope``)."""
     if not budget.entities:
         return [""]
     parts: list[list[str]] = []
     for name in budget.entities:
         entity = ENTITIES.get(name)
-        values = entity.values(facts) if entity is not None else []
+        if entity is not None and entity.scope:
+            found = (scoped or {}).get(entity.scope)
+            values = [found] if found else []
+        else:
+            values = entity.values(facts) if entity is not None else []
         if not values:
             return None
         parts.append([f"{name}={value}" for value in values])
@@ -150,7 +159,14 @@ class Env:
         self.campaign: PlanCampaign | None = None
         self.rule: CompiledRule | None = None
         self.effect_index = 0
-        self._budget_keys: dict[int, list[tuple[Budget, list[CounterKey] | None]]] = {}
+        self._budget_keys: dict[tuple[Any, ...], list[tuple[Budget, list[CounterKey] | None]]] = {}
+        # The code each scope root is checking while a rule runs for one (see registry.CodeScope).
+        self.scoped: dict[str, Any] = {}
+        self.scoped_keys: dict[str, str] = {}
+        self.stamp: dict[str, Any] = {}
+        self.code_key = ""
+        self.code_cap: Decimal | None = None
+        self.verdicts: dict[str, str] = {}
         self.currency = facts.app.currency
         # Every group taken as stackable (a dry event's forceCompleteEvaluation): all matching campaigns run.
         self.force_complete = False
@@ -171,7 +187,11 @@ class Env:
             if facts.event is None:
                 raise RuleError("there is no event here")
             return facts.event
-        return facts  # Application
+        if name in self.scoped:
+            return self.scoped[name]
+        if name != "Application":
+            raise RuleError(f"there is no {name.lower()} here")
+        return facts
 
     @property
     def session(self) -> Any:
@@ -210,11 +230,12 @@ class Env:
     def _budgets(self) -> list[tuple[Budget, list[CounterKey] | None]]:
         campaign = self.campaign
         assert campaign is not None
-        found = self._budget_keys.get(campaign.id)
+        cache_key = (campaign.id, *self.scoped_keys.values())
+        found = self._budget_keys.get(cache_key)
         if found is None:
             found = []
             for budget in campaign.budgets:
-                keys = entity_keys(budget, self.facts)
+                keys = entity_keys(budget, self.facts, self.scoped_keys)
                 period = period_key(budget.period, self.facts.local_now)
                 found.append(
                     (
@@ -222,7 +243,7 @@ class Env:
                         None if keys is None else [(campaign.id, budget.action, k, period) for k in keys],
                     )
                 )
-            self._budget_keys[campaign.id] = found
+            self._budget_keys[cache_key] = found
         return found
 
     def room(self, action: str) -> tuple[Decimal | None, str]:
@@ -299,14 +320,23 @@ class Env:
             emitted.consumed += self._use(action, Decimal(1))
         if amount:
             emitted.consumed += self._use(MONEY_ACTION, amount)
+        if self.stamp:
+            emitted.extra, emitted.code = self.stamp, self.code_key
         self.effects.append(emitted)
         return True
+
+    def code_discounted(self) -> Decimal:
+        """What this evaluation already discounted with the code being checked."""
+        key = self.code_key
+        return sum((e.amount for e in self.effects if e.code == key), ZERO) if key else ZERO
 
     def _granted(self, desired: Decimal, cap: Decimal) -> tuple[Decimal, Decimal | None]:
         """The discount to grant: ``desired`` rounded, within ``cap`` (what is left to discount) and the
         money budget; the second value is the desired amount when a budget cut it down."""
         want = round_money(max(desired, ZERO), self.currency)
         value = min(want, max(cap, ZERO))
+        if self.code_cap is not None:  # a gift-card style coupon: what is left of its value
+            value = min(value, max(self.code_cap - self.code_discounted(), ZERO))
         left, reason = self.room(MONEY_ACTION)
         if left is not None and value > left:
             if not self.facts.app.partial_discounts or left <= 0:
@@ -407,22 +437,93 @@ def _run_campaign(campaign: PlanCampaign, env: Env) -> bool:
     triggered = False
     for rule in campaign.rules:
         env.rule = rule
-        failed_at, details = None, ""
-        for index, condition in enumerate(rule.conditions):
-            try:
-                ok = condition(env)
-            except RuleError as exc:
-                ok, details = False, f"could not be evaluated: {exc}"
-            if not ok:
-                failed_at = index
-                break
-        if failed_at is None:
-            triggered = True
-            _run_effects(rule.effects, env)
+        scopes = [SCOPES[name] for name in rule.uses if name in SCOPES] if rule.uses else []
+        if scopes:
+            triggered = _run_for_codes(rule, scopes, env) or triggered
         else:
-            env.failures.append(env._reason(conditionIndex=failed_at, details=details or "condition not met"))
-            _run_effects(rule.failure_effects, env)
+            triggered = _run_rule(rule, env) or triggered
     return triggered
+
+
+def _failed_condition(rule: CompiledRule, env: Env) -> tuple[int | None, str]:
+    for index, condition in enumerate(rule.conditions):
+        try:
+            ok = condition(env)
+        except RuleError as exc:
+            return index, f"could not be evaluated: {exc}"
+        if not ok:
+            return index, ""
+    return None, ""
+
+
+def _run_rule(rule: CompiledRule, env: Env) -> bool:
+    failed_at, details = _failed_condition(rule, env)
+    if failed_at is None:
+        _run_effects(rule.effects, env)
+        return True
+    env.failures.append(env._reason(conditionIndex=failed_at, details=details or "condition not met"))
+    _run_effects(rule.failure_effects, env)
+    return False
+
+
+def _run_for_codes(rule: CompiledRule, scopes: list[CodeScope], env: Env) -> bool:
+    """A rule that checks codes (``couponValid``) runs once per code of its campaign the session carries,
+    and each code is accepted or rejected on its own. Without one, the condition is simply false."""
+    campaign = env.campaign
+    assert campaign is not None
+    lists = [scope.candidates(env, campaign) for scope in scopes]
+    if not all(lists):
+        return _run_rule(rule, env)
+    triggered = False
+    for codes in product(*lists):
+        env.scoped = {scope.root: code for scope, code in zip(scopes, codes, strict=True)}
+        env.scoped_keys = {scope.root: scope.key(code) for scope, code in zip(scopes, codes, strict=True)}
+        env.stamp = {
+            k: v for scope, code in zip(scopes, codes, strict=True) for k, v in scope.stamp(code).items()
+        }
+        env.code_key = "|".join(env.scoped_keys.values())
+        caps = [
+            c
+            for scope, code in zip(scopes, codes, strict=True)
+            if (c := scope.discount_left(env, code)) is not None
+        ]
+        env.code_cap = min(caps) if caps else None
+        env.verdicts = {}
+        try:
+            triggered = _run_code_rule(rule, scopes, list(codes), env) or triggered
+        finally:
+            env.scoped, env.scoped_keys, env.stamp, env.code_key, env.code_cap = {}, {}, {}, "", None
+    return triggered
+
+
+def _run_code_rule(rule: CompiledRule, scopes: list[CodeScope], codes: list[Any], env: Env) -> bool:
+    failed_at, details = _failed_condition(rule, env)
+    if failed_at is not None:
+        for scope, code in zip(scopes, codes, strict=True):
+            reason = env.verdicts.get(scope.condition) or f"{scope.root}RejectedByCondition"
+            scope.reject(env, code, reason, failed_at)
+        env.failures.append(env._reason(conditionIndex=failed_at, details=details or "condition not met"))
+        _run_effects(rule.failure_effects, env)
+        return False
+    mark = env.mark()
+    for scope, code in zip(scopes, codes, strict=True):
+        reason = scope.accept(env, code)
+        if reason:
+            env.undo_to(mark)
+            for other, value in zip(scopes, codes, strict=True):
+                other.reject(env, value, reason, None)
+            return False
+    accepted, failures = len(env.effects), len(env.failures)
+    _run_effects(rule.effects, env)
+    if rule.effects and len(env.effects) == accepted and len(env.failures) > failures:
+        # Every effect of the rule failed (a budget, nothing left to discount): the code gives nothing.
+        problems = env.failures[failures:]
+        env.undo_to(mark)
+        for scope, code in zip(scopes, codes, strict=True):
+            scope.reject(env, code, "EffectCouldNotBeApplied", None)
+        env.failures.extend(problems)
+        return False
+    return True
 
 
 def _run_effects(effects: list[Any], env: Env) -> None:
@@ -540,5 +641,8 @@ def evaluate(
     env = Env(facts, loaded=loaded, counters=counters)
     env.force_complete = force_complete
     triggered: list[PlanCampaign] = []
-    _run_group(root, env, set(only) if only is not None else None, triggered)
+    chosen = set(only) if only is not None else None
+    _run_group(root, env, chosen, triggered)
+    for scope in SCOPES.values():
+        scope.settle(env, chosen)
     return Outcome(env.effects, triggered, env.failures), env

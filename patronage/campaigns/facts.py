@@ -92,6 +92,8 @@ class AppFacts:
     cascading: bool = False
     flattened: bool = False
     partial_discounts: bool = False
+    environment_id: int = 0
+    code_case: str = "sensitive"
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

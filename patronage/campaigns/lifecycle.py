@@ -33,7 +33,7 @@ from .evaluation import MONEY_ACTION, CounterKey, Emitted, Outcome, entity_keys,
 from .facts import ZERO, AppFacts, EventFacts, Facts, ItemFacts, ProfileFacts, SessionFacts
 from .models import BudgetCounter, EffectRecord, Webhook
 from .plan import Plan, plan_for
-from .registry import FUNCTIONS
+from .registry import ENTITIES, FUNCTIONS, KEPT_ON_ROLLBACK, SCOPES
 
 NAME = "campaigns"
 DISCOUNT_TYPES = {"setDiscount", "setDiscountPerItem", "setDiscountPerAdditionalCost"}
@@ -52,6 +52,8 @@ def app_facts(application: Application) -> AppFacts:
         cascading=application.enable_cascading_discounts,
         flattened=application.enable_flattened_cart_items,
         partial_discounts=application.enable_partial_discounts,
+        environment_id=application.environment_id,
+        code_case=application.coupon_code_case,
     )
 
 
@@ -138,6 +140,8 @@ class Work:
     outcome: Outcome | None = None
     records: list[EffectRecord] = field(default_factory=list)
     releases: dict[int, Decimal] = field(default_factory=dict)  # counter id -> amount to give back
+    # What each code scope (coupons, referrals) loaded for a rollback, by condition name.
+    scoped: dict[str, Any] = field(default_factory=dict)
 
 
 def load_for(plan: Plan, facts: Facts, *, lock_counters: bool) -> Work:
@@ -146,6 +150,9 @@ def load_for(plan: Plan, facts: Facts, *, lock_counters: bool) -> Work:
         loader = FUNCTIONS[name].loader if name in FUNCTIONS else None
         if loader is not None:
             work.loaded[name] = loader(facts, uses)
+    if facts.session is not None:  # the codes come before the budget counters in the lock order
+        for name, scope in SCOPES.items():
+            work.loaded[name] = scope.load(facts, lock=lock_counters)
     if plan.webhook_ids:
         work.loaded["webhooks"] = dict(
             Webhook.objects.filter(pk__in=plan.webhook_ids).values_list("pk", "name")
@@ -161,11 +168,25 @@ def _counter_keys(work: Work) -> list[CounterKey]:
     for campaign in work.plan.campaigns.values():
         for budget in campaign.budgets:
             period = period_key(budget.period, work.facts.local_now)
-            for entity in entity_keys(budget, work.facts) or []:
-                key = (campaign.id, budget.action, entity, period)
-                keys.append(key)
-                work.limits[key] = min(budget.limit, work.limits.get(key, budget.limit))
+            for scoped in _scoped_choices(work, budget, campaign.id):
+                for entity in entity_keys(budget, work.facts, scoped) or []:
+                    key = (campaign.id, budget.action, entity, period)
+                    keys.append(key)
+                    work.limits[key] = min(budget.limit, work.limits.get(key, budget.limit))
     return keys
+
+
+def _scoped_choices(work: Work, budget: Any, campaign_id: int) -> list[dict[str, str]]:
+    """For a budget keyed by codes (Coupon, Referral): one choice per loaded code of the campaign."""
+    choices: list[dict[str, str]] = [{}]
+    for name in budget.entities:
+        entity = ENTITIES.get(name)
+        if entity is None or not entity.scope:
+            continue
+        scope = next((s for s in SCOPES.values() if s.root == entity.scope), None)
+        codes = scope.budget_keys(work.loaded.get(scope.condition), campaign_id) if scope is not None else []
+        choices = [{**choice, entity.scope: code} for choice in choices for code in codes]
+    return choices
 
 
 def _load_counters(work: Work, *, lock_counters: bool) -> None:
@@ -198,6 +219,8 @@ def _load_counters(work: Work, *, lock_counters: bool) -> None:
 
 def _rollback_load(work: Work, session: CustomerSession) -> None:
     """The session's ledger rows still standing, and the counters they consumed, locked in order."""
+    for name, scope in SCOPES.items():  # codes before budget counters, as in the documented lock order
+        work.scoped[name] = scope.rollback_load(session)
     work.records = list(
         EffectRecord.objects.filter(session=session, rolled_back_at=None)
         .order_by("pk")
@@ -246,13 +269,15 @@ class CampaignEngine:
         )
         ctx.state[NAME] = work
         answer(ctx, work.outcome)
+        for scope in SCOPES.values():
+            ctx.content.update(scope.content(ctx, work))
 
     def persist(self, ctx: SessionContext) -> None:
         work: Work | None = ctx.state.get(NAME)
         if work is None:
             return
         if ctx.transition == Transition.CLOSE and work.outcome is not None:
-            commit(
+            ctx.created_coupons, ctx.created_referrals = commit(
                 application=ctx.application,
                 session=ctx.session,
                 event=None,
@@ -299,7 +324,7 @@ def commit(
     profile: CustomerProfile | None,
     now: dt.datetime,
     work: Work,
-) -> None:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Record what an evaluation granted and consume its budgets, exactly once: for a session when its
     state moved from open to closed under its row lock; for an event or a profile update (no session)
     when it runs, under the profile's lock, with the counters locked by ``load_for``."""
@@ -317,8 +342,13 @@ def commit(
         )
     _consume(work, usage)
     EffectRecord.objects.bulk_create(records)
+    created: dict[str, list[dict[str, Any]]] = {"createdCoupons": [], "createdReferrals": []}
+    for scope in SCOPES.values():
+        for kind, made in (scope.commit(work, session, profile, now) or {}).items():
+            created[kind] += made
     _apply_attribute_updates(session, profile, outcome.effects)
     _webhooks(application, session, outcome.effects)
+    return created["createdCoupons"], created["createdReferrals"]
 
 
 def _record(
@@ -427,6 +457,9 @@ def rollback_effects(ctx: SessionContext, work: Work) -> list[dict[str, Any]]:
         record.released, record.rolled_back_at = record.amount, now
         _release_counters(work, record, whole=True)
         effects.append(_rollback(record, value))
+    if ctx.transition != Transition.RETURN:
+        for name, scope in SCOPES.items():
+            effects += scope.rollback(ctx, work.scoped.get(name))
     return effects
 
 
@@ -485,6 +518,9 @@ def _release_counters(work: Work, record: EffectRecord, *, whole: bool, money: D
     kept = []
     for counter_id, amount, action in record.consumed:
         amount = Decimal(amount)
+        if action in KEPT_ON_ROLLBACK:  # e.g. coupons a rule created stay created, and counted
+            kept.append([counter_id, str(amount), action])
+            continue
         give = amount if whole else min(money or ZERO, amount) if action == MONEY_ACTION else ZERO
         if give:
             work.releases[int(counter_id)] = work.releases.get(int(counter_id), ZERO) + give
@@ -494,6 +530,8 @@ def _release_counters(work: Work, record: EffectRecord, *, whole: bool, money: D
 
 
 def _release(work: Work) -> None:
+    for name, scope in SCOPES.items():
+        scope.release(work.scoped.get(name))
     if work.records:
         EffectRecord.objects.bulk_update(
             work.records, ["released", "returned_units", "rolled_back_at", "consumed"]

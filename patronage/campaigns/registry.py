@@ -102,17 +102,99 @@ class Effect:
 @dataclass(frozen=True)
 class Entity:
     """A budget scope of Talon.One's LimitConfig ``entities``: the values a session has for it (one
-    counter each; none: the budget cannot be checked, e.g. a Profile budget for an anonymous session)."""
+    counter each; none: the budget cannot be checked, e.g. a Profile budget for an anonymous session).
+
+    ``scope`` names a :class:`CodeScope` root ("Coupon"): the counter is keyed by the code the rule is
+    checking, not by the session (``values`` is then unused)."""
 
     name: str
     values: Callable[[Facts], list[str]]
     missing_reason: str = "CampaignLimitReached"
+    scope: str = ""
+
+
+class CodeScope:
+    """Codes a session carries that rules check one at a time, and that count when the session closes:
+    coupons (``["couponValid"]``), the referral code (``["referralValid"]``).
+
+    The engine runs a rule that uses ``condition`` once per code of the campaign (``candidates``), with
+    the code readable as ``[".", root, ...]`` and keying ``Entity(scope=root)`` budgets; the condition
+    answers ``check``. What follows is the feature's: the accept and reject effects, the codes no rule
+    decided (``settle``), and the life cycle around evaluation (``load`` in the documented lock order,
+    ``commit`` at close, ``rollback_*`` on cancel, return and reopen, ``content`` for responseContent).
+    Methods left as they are here do nothing.
+    """
+
+    condition = ""
+    root = ""
+
+    # ---- evaluation (pure) ------------------------------------------------------------------------
+    def candidates(self, env: Env, campaign: Any) -> list[Any]:
+        return []
+
+    def key(self, code: Any) -> str:
+        """The code's value for budgets scoped by it."""
+        return str(code)
+
+    def stamp(self, code: Any) -> dict[str, Any]:
+        """What every effect of a rule run for this code carries in its envelope."""
+        return {}
+
+    def check(self, env: Env, code: Any) -> str:
+        """ "" when the code may be used in this evaluation, else the rejection reason."""
+        return ""
+
+    def discount_left(self, env: Env, code: Any) -> Any:
+        """What the code may still discount (None: no cap of its own)."""
+        return None
+
+    def accept(self, env: Env, code: Any) -> str:
+        """Emit the acceptance; "" or the reason it could not be (a budget)."""
+        return ""
+
+    def reject(self, env: Env, code: Any, reason: str, condition_index: int | None) -> None:
+        return None
+
+    def settle(self, env: Env, only: set[int] | None) -> None:
+        """After the whole tree ran: the answer for every code no rule decided."""
+        return None
+
+    # ---- the life cycle around evaluation (database) --------------------------------------------------
+    def load(self, facts: Facts, *, lock: bool) -> Any:
+        """What the request's codes name (locked when the session closes), as ``env.loaded[condition]``."""
+        return None
+
+    def budget_keys(self, loaded: Any, campaign_id: int) -> list[str]:
+        """The keys of the loaded codes of a campaign, for ``Entity(scope=root)`` budget counters."""
+        return []
+
+    def commit(self, work: Any, session: Any, profile: Any, now: Any) -> None:
+        return None
+
+    def rollback_load(self, session: Any) -> Any:
+        """Before a rollback locks budget counters: what it will give back, locked."""
+        return None
+
+    def rollback(self, ctx: Any, state: Any) -> list[dict[str, Any]]:
+        """The rollback effects of a cancel or reopen (``ctx.transition``), applied in ``release``."""
+        return []
+
+    def release(self, state: Any) -> None:
+        return None
+
+    def content(self, ctx: Any, work: Any) -> dict[str, Any]:
+        """responseContent parts this feature answers (``coupons``, ``referral``)."""
+        return {}
 
 
 ATTRIBUTES: dict[tuple[str, str], Attribute] = {}
 FUNCTIONS: dict[str, Function] = {}
 EFFECTS: dict[str, Effect] = {}
 ENTITIES: dict[str, Entity] = {}
+# By condition name, in the documented lock order of what they load (coupons before referrals).
+SCOPES: dict[str, CodeScope] = {}
+# Budget actions whose counters a rollback never gives back (Talon.One: coupon creation).
+KEPT_ON_ROLLBACK: set[str] = set()
 # Budget actions any effect may count, beyond those effects declare: later features add theirs.
 BUDGET_ACTIONS: dict[str, str] = {}
 
@@ -141,8 +223,14 @@ def register_entity(entity: Entity) -> None:
     ENTITIES[entity.name] = entity
 
 
-def register_budget_action(action: str, label: str) -> None:
+def register_budget_action(action: str, label: str, *, kept_on_rollback: bool = False) -> None:
     BUDGET_ACTIONS[action] = label
+    if kept_on_rollback:
+        KEPT_ON_ROLLBACK.add(action)
+
+
+def register_scope(scope: CodeScope) -> None:
+    SCOPES[scope.condition] = scope
 
 
 def roots() -> set[str]:

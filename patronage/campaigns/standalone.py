@@ -80,9 +80,12 @@ def evaluate_standalone(
         plan.root, facts, loaded=work.loaded, counters=work.counters, only=only, force_complete=force_complete
     )
     effects, failures, triggered = answered(work.outcome, set(response_content))
+    answer = Answer(effects=effects, rule_failure_reasons=failures, triggered_campaigns=triggered)
     if not dry:
-        commit(application=application, session=None, event=event, profile=profile, now=now, work=work)
-    return Answer(effects=effects, rule_failure_reasons=failures, triggered_campaigns=triggered)
+        answer.created_coupons, answer.created_referrals = commit(
+            application=application, session=None, event=event, profile=profile, now=now, work=work
+        )
+    return answer
 
 
 def event_track(

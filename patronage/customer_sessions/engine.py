@@ -60,6 +60,8 @@ class SessionContext:
     created_referrals: list[dict[str, Any]] = field(default_factory=list)
     triggered_campaigns: list[dict[str, Any]] = field(default_factory=list)
     rule_failure_reasons: list[dict[str, Any]] = field(default_factory=list)
+    # Further responseContent parts engines answer ("coupons", "referral"), by name.
+    content: dict[str, Any] = field(default_factory=dict)
     # Each engine's own working data (what it loaded), by engine name.
     state: dict[str, Any] = field(default_factory=dict)
 

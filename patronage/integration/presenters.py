@@ -116,6 +116,9 @@ def engine_answer(result: SessionResult) -> dict[str, Any]:
         answer["triggeredCampaigns"] = ctx.triggered_campaigns
     if "ruleFailureReasons" in ctx.response_content:
         answer["ruleFailureReasons"] = ctx.rule_failure_reasons
+    for name, part in ctx.content.items():
+        if name in ctx.response_content:
+            answer[name] = part
     return answer
 
 
