@@ -23,6 +23,7 @@ from patronage.workspace.models import ApiKey
 
 from . import presenters, schemas
 from .auth import IntegrationApiKey
+from .codes import router as codes_router
 from .errors import domain_error_response, install
 from .idempotency import dry_or_idempotent
 
@@ -357,3 +358,7 @@ def update_customer_profiles(
 def delete_customer_data(request: HttpRequest, integrationId: str) -> HttpResponse:
     customer_data_erase(environment=_key(request).application.environment, integration_id=integrationId)
     return presenters.json_response(None, status=204)
+
+
+# Referral codes, coupon reservations and the customer's inventory (#2-#4, #8, #16, #17).
+api.add_router("", codes_router)

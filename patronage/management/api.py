@@ -24,6 +24,7 @@ from .analytics import router as analytics_router
 from .campaigns import router as campaigns_router
 from .offers import router as offers_router
 from .promocodes import router as promocodes_router
+from .referrals import router as referrals_router
 from .schemas import ProfileOut
 from .segments import router as segments_router
 
@@ -122,3 +123,4 @@ api.add_router("", promocodes_router)
 api.add_router("/segments", segments_router)
 api.add_router("/applications", analytics_router)
 api.add_router("/applications", campaigns_router)
+api.add_router("/applications", referrals_router)
