@@ -16,6 +16,7 @@ urlpatterns = [
     path("", lambda request: redirect("admin:index")),
     path("favicon.ico", lambda request: HttpResponse(status=204)),
     path("admin/login/", admin_login.login),  # the site's login, throttled (429 when refused)
+    path("admin/", include("patronage.coupons.admin_customers")),  # Return items of a session
     path("admin/", admin.site.urls),
     path("api/v1/", management_api.urls),
     path("panel/<slug:shop>/", include("patronage.panel.urls")),

@@ -7,4 +7,7 @@ class CouponsConfig(AppConfig):
     verbose_name = "Coupons and referrals"
 
     def ready(self) -> None:
-        from . import engine  # noqa: F401  (registers couponValid, referralValid and the code effects)
+        from . import (
+            admin_customers,  # noqa: F401  (the customer page's Coupons, Referred customers and Sessions tabs)
+            engine,  # noqa: F401  (registers couponValid, referralValid and the code effects)
+        )
