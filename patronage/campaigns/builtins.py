@@ -230,7 +230,7 @@ register_function(
 # ---- effects -------------------------------------------------------------------------------------------
 
 
-def _plain_effect(name: str, types: tuple[str, ...], make: Any, **details: Any) -> Effect:
+def plain_effect(name: str, types: tuple[str, ...], make: Any, **details: Any) -> Effect:
     """An effect whose arguments are plain expressions of ``types``; ``make`` builds it from their runs."""
     return Effect(name, types, _simple(name, types, make), **details)
 
@@ -247,7 +247,7 @@ def _simple(name: str, types: tuple[str, ...], make: Any) -> Any:
     return compile_
 
 
-def _text(run: Any, env: Env) -> str:
+def as_text(run: Any, env: Env) -> str:
     value = run(env)
     if not isinstance(value, str):
         value = str(value)
@@ -261,13 +261,13 @@ def _set_discount(runs: list[Any]) -> Any:
         where = scope(env) if scope is not None else None
         if where not in (None, "sessionTotal", "cartItems", "additionalCosts"):
             raise RuleError(f"scope must be sessionTotal, cartItems or additionalCosts, not {where!r}")
-        env.discount_session(_text(name, env), to_decimal(value(env)), where)
+        env.discount_session(as_text(name, env), to_decimal(value(env)), where)
 
     return run
 
 
 register_effect(
-    _plain_effect(
+    plain_effect(
         "setDiscount",
         (T.STRING, T.NUMBER, T.STRING),
         _set_discount,
@@ -289,7 +289,7 @@ def _per_item(compiler: Compiler, args: list[Any], ptr: str, scope: dict[str, Co
     name_of, source = name.run, items.run
 
     def run(env: Env) -> None:
-        label = _text(name_of, env)
+        label = as_text(name_of, env)
         for item in source(env):
             bind(item)
             env.discount_item(label, item, to_decimal(amount(env)))
@@ -312,15 +312,15 @@ def _per_cost(runs: list[Any]) -> Any:
     name, cost, value = runs
 
     def run(env: Env) -> None:
-        cost_name = _text(cost, env)
+        cost_name = as_text(cost, env)
         amount = env.remaining.costs.get(cost_name, ZERO) if value is None else to_decimal(value(env))
-        env.discount_cost(_text(name, env), cost_name, amount)
+        env.discount_cost(as_text(name, env), cost_name, amount)
 
     return run
 
 
 register_effect(
-    _plain_effect(
+    plain_effect(
         "setDiscountPerAdditionalCost",
         (T.STRING, T.STRING, T.NUMBER),
         _per_cost,
@@ -335,7 +335,7 @@ def _free_item(runs: list[Any]) -> Any:
     sku, name, quantity = runs
 
     def run(env: Env) -> None:
-        props: dict[str, Any] = {"sku": _text(sku, env), "name": _text(name, env)}
+        props: dict[str, Any] = {"sku": as_text(sku, env), "name": as_text(name, env)}
         if quantity is not None:
             props["desiredQuantity"] = int(to_decimal(quantity(env)))
         env.emit("addFreeItem", props, actions=("addFreeItemEffect",))
@@ -344,7 +344,7 @@ def _free_item(runs: list[Any]) -> Any:
 
 
 register_effect(
-    _plain_effect(
+    plain_effect(
         "addFreeItem",
         (T.STRING, T.STRING, T.NUMBER),
         _free_item,
@@ -361,14 +361,14 @@ def _notification(runs: list[Any]) -> Any:
     def run(env: Env) -> None:
         env.emit(
             "showNotification",
-            {"notificationType": _text(kind, env), "title": _text(title, env), "body": _text(body, env)},
+            {"notificationType": as_text(kind, env), "title": as_text(title, env), "body": as_text(body, env)},
         )
 
     return run
 
 
 register_effect(
-    _plain_effect(
+    plain_effect(
         "showNotification",
         (T.STRING, T.STRING, T.STRING),
         _notification,

@@ -81,6 +81,8 @@ class Emitted:
     # Set when a rule ran for one code (a coupon): the envelope's triggeredByCoupon, and the code's key.
     extra: dict[str, Any] = field(default_factory=dict)
     code: str = ""
+    # What the commit needs beyond the wire props (a created coupon's limit and validity, ...).
+    data: dict[str, Any] = field(default_factory=dict)
 
     def envelope(self) -> dict[str, Any]:
         return {
@@ -302,6 +304,7 @@ class Env:
         position: int | None = None,
         sub_position: int | None = None,
         units: int = 1,
+        data: dict[str, Any] | None = None,
     ) -> bool:
         """Add an effect of the current rule, counting one of each budget ``action`` (and ``amount`` of
         money when a discount). An action without room drops the effect, with the reason."""
@@ -320,8 +323,10 @@ class Env:
             emitted.consumed += self._use(action, Decimal(1))
         if amount:
             emitted.consumed += self._use(MONEY_ACTION, amount)
-        if self.stamp:
+        if self.code_key:
             emitted.extra, emitted.code = self.stamp, self.code_key
+        if data:
+            emitted.data = data
         self.effects.append(emitted)
         return True
 
@@ -644,5 +649,5 @@ def evaluate(
     chosen = set(only) if only is not None else None
     _run_group(root, env, chosen, triggered)
     for scope in SCOPES.values():
-        scope.settle(env, chosen)
+        scope.settle(env, root, chosen)
     return Outcome(env.effects, triggered, env.failures), env

@@ -155,7 +155,7 @@ class CodeScope:
     def reject(self, env: Env, code: Any, reason: str, condition_index: int | None) -> None:
         return None
 
-    def settle(self, env: Env, only: set[int] | None) -> None:
+    def settle(self, env: Env, root: Any, only: set[int] | None) -> None:
         """After the whole tree ran: the answer for every code no rule decided."""
         return None
 

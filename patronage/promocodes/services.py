@@ -23,6 +23,7 @@ from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from patronage.core import clock
 from patronage.core.audit import audit
@@ -210,10 +211,7 @@ def promo_code_redeem(*, environment: Environment, code: str, profile: CustomerP
         raise ValidationFailed(f"Customer {profile.integration_id} is not in {environment}")
     now = clock.now()
     codes = PromoCode.objects.filter(environment=environment, code=code)
-    # The one statement that decides: of concurrent redeems exactly one finds redeemed_at still NULL.
-    won = codes.filter(redeemed_at__isnull=True, issued_at__isnull=False, issued_to=profile).update(
-        redeemed_at=now, redeemed_by=profile
-    )
+    won = promo_codes_mark_redeemed(codes, profile=profile, now=now)
     promo = codes.select_related("group").first()
     if promo is None:
         raise NotFound(f"No promo code {code!r} in {environment}")
@@ -228,6 +226,24 @@ def promo_code_redeem(*, environment: Environment, code: str, profile: CustomerP
     if promo.issued_at is None:
         raise Conflict(f"Promo code {code} was not issued to anyone yet: only an issued code can be redeemed")
     raise Conflict(f"Promo code {code} was issued to another customer: only they can redeem it")
+
+
+def promo_codes_mark_redeemed(
+    codes: QuerySet[PromoCode], *, profile: CustomerProfile, now: dt.datetime
+) -> int:
+    """The one rule and statement that redeem a promo code, whichever way it comes in (this API, or a
+    session closing with it through a campaign): issued to this customer and not redeemed yet. Of
+    concurrent redeems exactly one finds ``redeemed_at`` still NULL; the row lock the UPDATE takes is the
+    lock both paths share."""
+    return codes.filter(redeemed_at__isnull=True, issued_at__isnull=False, issued_to=profile).update(
+        redeemed_at=now, redeemed_by=profile
+    )
+
+
+def promo_codes_unredeem(codes: QuerySet[PromoCode], *, profile_id: int | None) -> int:
+    """Give codes back (a session that redeemed them was cancelled): usable again by the customer they
+    were issued to."""
+    return codes.filter(redeemed_by_id=profile_id).update(redeemed_at=None, redeemed_by=None)
 
 
 # --- issuing ------------------------------------------------------------------------------------------
