@@ -48,6 +48,8 @@ _NAVIGATION = [
         "title": "Campaigns",
         "items": [
             _item("Campaigns", "campaign", "campaigns", "campaign"),
+            _item("Coupons", "local_activity", "coupons", "coupon"),
+            _item("Promo codes campaigns accept", "confirmation_number", "coupons", "campaigncodesource"),
             {
                 "title": "Evaluation tree",
                 "icon": "account_tree",
