@@ -45,4 +45,5 @@ def home_url(*, shop_slug: str) -> str:
 
 
 register(NavItem("panel:offers", "My offers", order=10))
+register(NavItem("panel:codes", "My codes", order=20))
 register(NavItem("panel:account", "Account", order=90))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import offers, views
+from . import codes, offers, views
 
 app_name = "panel"
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("offers/", offers.offer_list, name="offers"),
     path("offers/<int:offer_id>/favourite/", offers.favourite_set, name="offer_favourite"),
     path("offers/<int:offer_id>/claim/", offers.claim, name="offer_claim"),
+    path("codes/", codes.code_list, name="codes"),
 ]
