@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -22,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin.choice_filters import RadioFilter
@@ -40,21 +41,21 @@ from patronage.core.money import format_money
 from patronage.workspace.models import Application
 
 from . import selectors, services
+from .exports import coupons_export_rows
 from .forms import (
     CampaignChoiceForm,
     CodeSourcesForm,
     CouponForm,
     GenerateCouponsForm,
-    ImportCouponsForm,
     RecipientsForm,
     live_campaigns,
 )
+from .imports import KIND as COUPON_IMPORT_KIND
 from .models import CampaignCodeSource, Coupon, CouponGeneration, GenerationStatus
 from .selectors import CouponFilters
 
 # Up to this many coupons are made while the page waits; more start a background job with a progress page.
 DEFAULT_SYNC_LIMIT = 20_000
-PROBLEMS_SHOWN = 50
 STATUS = {
     "usable": ("Usable", "bg-green-100 text-green-700 dark:bg-green-500/20 dark:text-green-400"),
     "used": ("Used up", "bg-base-100 text-base-700 dark:bg-base-500/20 dark:text-base-200"),
@@ -84,6 +85,16 @@ def coupon_status(coupon: Coupon, now: dt.datetime) -> str:
     if coupon.discount_limit is not None and coupon.discount_counter >= coupon.discount_limit:
         return "used"
     return "usable"
+
+
+def local_time(coupon: Coupon, moment: dt.datetime | None) -> str:
+    """A moment in the time zone of the coupon's application, as the campaign list shows its schedule."""
+    if moment is None:
+        return "—"
+    zone = ZoneInfo(coupon.campaign.application.time_zone or "UTC")
+    return format_html(
+        '<span class="whitespace-nowrap">{}</span>', f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+    )
 
 
 def status_badge(status: str) -> str:
@@ -219,17 +230,17 @@ SUMMARY = ["value", "campaign_link", "usage", "discount_usage", "reservations", 
 class CouponAdmin(ModelAdmin):
     form = CouponForm
     list_display = [
-        "value",
+        "code",
         "campaign_link",
         "status",
         "used",
         "recipient",
         "batch",
-        "start_date",
-        "expiry_date",
-        "created",
+        "starts",
+        "expires",
+        "created_at",
     ]
-    list_display_links = ["value"]
+    list_display_links = ["code"]
     list_filter = [CampaignFilter, BatchFilter, UsableFilter, RedeemedFilter, ValidityFilter, RecipientFilter]
     list_filter_submit = True
     show_facets = admin.ShowFacets.NEVER
@@ -296,7 +307,26 @@ class CouponAdmin(ModelAdmin):
             actions.pop("delete_selected_coupons", None)
         return actions
 
+    class Media:
+        css = {"all": ["coupons/coupons.css"]}
+
     # Columns.
+
+    @admin.display(description="Code", ordering="value")
+    def code(self, coupon: Coupon) -> str:
+        return format_html('<span class="coupon-mono whitespace-nowrap">{}</span>', coupon.value)
+
+    @admin.display(description="Starts", ordering="start_date")
+    def starts(self, coupon: Coupon) -> str:
+        return local_time(coupon, coupon.start_date)
+
+    @admin.display(description="Expires", ordering="expiry_date")
+    def expires(self, coupon: Coupon) -> str:
+        return local_time(coupon, coupon.expiry_date)
+
+    @admin.display(description="Created", ordering="created")
+    def created_at(self, coupon: Coupon) -> str:
+        return local_time(coupon, coupon.created)
 
     @admin.display(description="Campaign", ordering="campaign__name")
     def campaign_link(self, coupon: Coupon) -> str:
@@ -422,7 +452,7 @@ class CouponAdmin(ModelAdmin):
         return TemplateResponse(
             request,
             f"admin/coupons/coupon/{template}",
-            {**self.admin_site.each_context(request), "opts": self.model._meta, **context},
+            {**self.admin_site.each_context(request), "opts": self.model._meta, "wide": WIDE, **context},
         )
 
     def _list_url(self, campaign: Campaign | None = None, **params: Any) -> str:
@@ -573,77 +603,18 @@ class CouponAdmin(ModelAdmin):
         )
 
     def import_view(self, request: HttpRequest) -> HttpResponseBase:
-        """A CSV of coupons into a campaign: all or nothing, or the good lines with the bad ones listed."""
+        """A CSV of coupons is an import of the "coupons" kind: Import/Export stores it, runs it in the
+        background and shows its progress and bad lines; this only asks which campaign first."""
         self._need_add(request)
         campaign = self._campaign(request)
         if campaign is None:
             return self._choose_campaign(request, "Import coupons", "Which campaign are the coupons for?")
-        form = ImportCouponsForm(request.POST or None, request.FILES or None)
-        result = None
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                result = services.coupons_import(
-                    campaign=campaign,
-                    source=upload,
-                    skip_bad_lines=form.cleaned_data["skip_bad_lines"],
-                    actor=request.user,
-                )
-            except DomainError as exc:
-                form.add_error("file", exc.message)
-                problems = [d for d in exc.details if d.line is not None]
-                if problems:
-                    self._report_problems(request, problems, applied=False)
-            else:
-                self.message_user(
-                    request,
-                    f"Imported {_plural(result.created, 'coupon')} into “{campaign.name}”"
-                    + (f"; skipped {_plural(len(result.problems), 'bad line')}." if result.problems else "."),
-                    messages.WARNING if result.problems else messages.SUCCESS,
-                )
-                if result.problems:
-                    self._report_problems(request, result.problems, applied=True)
-                return redirect(self._list_url(campaign))
-        return self._page(
-            request,
-            "import.html",
-            title=f"Import coupons into “{campaign.name}”",
-            campaign=campaign,
-            form=form,
-            sections=sections(form, IMPORT_LAYOUT),
-            list_url=self._list_url(campaign),
-        )
-
-    def _report_problems(self, request: HttpRequest, problems: list[Any], *, applied: bool) -> None:
-        shown = problems[:PROBLEMS_SHOWN]
-        items = format_html_join(
-            "", "<li>Line {}: {}</li>", ((p.line, p.details.removeprefix(f"Line {p.line}: ")) for p in shown)
-        )
-        tail = (
-            format_html("<p>Showing the first {} of {}.</p>", len(shown), len(problems))
-            if len(problems) > len(shown)
-            else ""
-        )
-        lead = (
-            f"{_plural(len(problems), 'bad line')} skipped:"
-            if applied
-            else f"Nothing was imported: {_plural(len(problems), 'bad line')}. Fix them, or choose "
-            "“Skip bad lines”."
-        )
-        messages.add_message(
-            request,
-            messages.WARNING if applied else messages.ERROR,
-            format_html(
-                '<div class="import-problems"><p>{}</p><ul class="list-disc ml-5">{}</ul>{}</div>',
-                lead,
-                items,
-                tail,
-            ),
-        )
+        query = urlencode({"kind": COUPON_IMPORT_KIND, "campaign": campaign.pk})
+        return redirect(reverse("admin:dataio_importjob_add") + f"?{query}")
 
     def _csv(self, queryset: QuerySet[Coupon], name: str) -> StreamingHttpResponse:
         response = StreamingHttpResponse(
-            services.coupons_export_rows(queryset=queryset), content_type="text/csv; charset=utf-8"
+            coupons_export_rows(queryset=queryset), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="{name}-{clock.now():%Y%m%d-%H%M}.csv"'
         return response
@@ -753,7 +724,15 @@ RECIPIENTS_LAYOUT = [
     *SETTINGS_LAYOUT[:2],
     ("Attributes", ["attributes"]),
 ]
-IMPORT_LAYOUT = [("", ["file", "skip_bad_lines"])]
+# Fields that take both columns of a form (text areas, switches, the date-and-time pairs).
+WIDE = {
+    "recipients",
+    "attributes",
+    "start_date",
+    "expiry_date",
+    "is_reservation_mandatory",
+    "implicitly_reserved",
+}
 
 
 def describe_filters(filters: CouponFilters) -> list[str]:
@@ -799,3 +778,6 @@ class CampaignCodeSourceAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from . import admin_referrals  # noqa: E402, F401  (the referral pages register themselves)

@@ -36,7 +36,7 @@ from .models import MAX_CODE_LENGTH, MAX_USAGE_LIMIT, CampaignCodeSource, Coupon
 MAX_GENERATED = 1_000_000
 MAX_RECIPIENTS = 1000
 DEFAULT_PATTERN = "####-####"
-MONO = {"class": "font-mono"}
+MONO = {"class": "coupon-mono"}
 
 
 def live_campaigns() -> QuerySet[Campaign]:
@@ -262,22 +262,6 @@ class RecipientsForm(PatternMixin, CouponSettingsForm):
         data = super().clean()
         self.check_pattern(len(data.get("recipients") or []))
         return data
-
-
-class ImportCouponsForm(forms.Form):
-    file = forms.FileField(
-        label="CSV file",
-        help_text=(
-            "Talon.One's columns: value (required), expirydate, startdate, recipientintegrationid, "
-            "limitval (default 1; 0 = unlimited), discountlimit, attributes (JSON)."
-        ),
-    )
-    skip_bad_lines = forms.BooleanField(
-        label="Skip bad lines",
-        required=False,
-        help_text="Import the good lines and list the bad ones. Off: one bad line and nothing is imported.",
-        widget=UnfoldBooleanSwitchWidget,
-    )
 
 
 class CouponForm(forms.ModelForm):

@@ -38,7 +38,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def values(page: Page) -> list[str]:
-    return [t.strip() for t in page.locator("#result_list tbody tr th.field-value").all_inner_texts()]
+    return [t.strip() for t in page.locator("#result_list tbody tr th.field-code").all_inner_texts()]
 
 
 def click_and_load(page: Page, target: Any) -> None:
