@@ -17,6 +17,7 @@ from patronage.ops.demo import (
     demo_panel_customer,
     demo_segment,
 )
+from patronage.ops.demo_codes import demo_codes
 from patronage.workspace.models import Application
 
 CREDENTIALS_FILE = "admin-credentials.txt"
@@ -104,6 +105,7 @@ class Command(BaseCommand):
         demo_mailing()
         demo_segment()
         demo_campaigns()
+        demo_codes(email=email)
         with path.open("a") as f:
             f.write(f"customer panel (/panel/demo-shop/): {email} / {password}\n")
         path.chmod(0o600)
