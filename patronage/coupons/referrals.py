@@ -264,8 +264,10 @@ def referral_create(
     expiry_date: dt.datetime | None = None,
     usage_limit: int = 1,
     attributes: dict[str, Any] | None = None,
+    code: str = "",
 ) -> Referral:
-    """One code for ``advocate`` (Talon.One's create_referral); ``friend`` binds it to one friend."""
+    """One code for ``advocate`` (Talon.One's create_referral); ``friend`` binds it to one friend. The code
+    is made from the default pattern unless staff type one (``code``, kept in the application's case)."""
     campaign = referral_campaign(application, campaign_id)
     start_date, expiry_date = _utc(start_date), _utc(expiry_date)
     errors = ErrorCollector()
@@ -279,8 +281,14 @@ def referral_create(
     _check_fields(
         errors, usage_limit=usage_limit, start_date=start_date, expiry_date=expiry_date, attributes=attributes
     )
+    code = normalize(code, application.coupon_code_case)
+    if code and not MIN_CODE_LENGTH <= len(code) <= MAX_CODE_LENGTH:
+        errors.add(f"A code must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} characters", pointer="/code")
+    elif code and _taken(application, [code]):
+        errors.add(f"The code {code} is already used by another referral of this shop", pointer="/code")
     errors.raise_if_any()
-    (code,) = _fresh_codes(application, DEFAULT_PATTERN, DEFAULT_ALPHABET, 1)
+    if not code:
+        (code,) = _fresh_codes(application, DEFAULT_PATTERN, DEFAULT_ALPHABET, 1)
     (referral,) = _insert(
         [
             Referral(
