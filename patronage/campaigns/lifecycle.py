@@ -333,6 +333,8 @@ def commit(
     records: list[EffectRecord] = []
     usage: dict[CounterKey, Decimal] = {}
     for emitted in outcome.effects:
+        if not emitted.campaign.id:  # an answer no campaign owns (an unknown code): nothing to record
+            continue
         consumed = []
         for key, amount in emitted.consumed:
             usage[key] = usage.get(key, ZERO) + amount
