@@ -346,7 +346,7 @@ def commit(
     EffectRecord.objects.bulk_create(records)
     created: dict[str, list[dict[str, Any]]] = {"createdCoupons": [], "createdReferrals": []}
     for scope in SCOPES.values():
-        for kind, made in (scope.commit(work, session, profile, now) or {}).items():
+        for kind, made in scope.commit(work, session, profile, now).items():
             created[kind] += made
     _apply_attribute_updates(session, profile, outcome.effects)
     _webhooks(application, session, outcome.effects)

@@ -168,8 +168,9 @@ class CodeScope:
         """The keys of the loaded codes of a campaign, for ``Entity(scope=root)`` budget counters."""
         return []
 
-    def commit(self, work: Any, session: Any, profile: Any, now: Any) -> None:
-        return None
+    def commit(self, work: Any, session: Any, profile: Any, now: Any) -> dict[str, list[Any]]:
+        """What a close (or an event) commits; answers what it made: ``{"createdCoupons": [...]}``."""
+        return {}
 
     def rollback_load(self, session: Any) -> Any:
         """Before a rollback locks budget counters: what it will give back, locked."""

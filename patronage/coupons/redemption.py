@@ -410,8 +410,8 @@ def rollback_load(scope: Any, session: Any) -> Undo:
         ids = sorted({getattr(r, column) for r in redemptions if getattr(r, column)})
         if ids:
             _locked(model.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True), True)
-    envelopes = {
-        record["props"]["value"]: record
+    envelopes: dict[str, dict[str, Any]] = {
+        record["props"]["value"]: dict(record)
         for record in EffectRecord.objects.filter(session=session, effect_type=scope.accept_type).values(
             "campaign_id", "ruleset_id", "rule_index", "rule_name", "props"
         )
