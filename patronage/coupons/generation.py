@@ -343,6 +343,14 @@ class Staging:
             "discount_counter": Decimal("0"),
             "reservation_counter": 0,
             "created": clock.now(),
+            "usage_limit": 1,
+            "recipient_integration_id": "",
+            "attributes": {},
+            "limits": [],
+            "batch_id": "",
+            "reservation": True,
+            "is_reservation_mandatory": False,
+            "implicitly_reserved": False,
             **fixed,
         }
         expressions: list[str] = []
@@ -350,9 +358,12 @@ class Staging:
         for name in WRITTEN:
             if name in self.columns:
                 staged = f"s.{name}"
-                if name == "attributes" and not self.postgres:
+                if name == "attributes":
                     staged = "COALESCE(s.attributes, '{}')"
                 expressions.append(staged)
+            elif name == "reservation" and "recipient_integration_id" in self.columns:
+                # A personal code is not for others to reserve.
+                expressions.append("(s.recipient_integration_id = '')")
             else:
                 value = values.get(name)
                 params.append(
@@ -451,7 +462,6 @@ def write_values(
     fixed.pop("recipient_integration_id")
     staging = Staging(["value", "recipient_integration_id"])
     staging.load(list(rows))
-    fixed["reservation"] = False
     inserted = staging.merge(campaign=campaign, fixed=fixed)
     staging.drop()
     return inserted

@@ -12,8 +12,9 @@ Rules every path keeps
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from django.contrib.admin.models import CHANGE
 from django.db import transaction
@@ -24,6 +25,7 @@ from patronage.core.audit import audit
 from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail, ValidationFailed
 
 from .codes import DEFAULT_ALPHABET, check_pattern, taken_values
+from .exports import coupons_export_rows
 from .generation import (
     DEFAULT_PATTERN,
     MAX_RECIPIENT_LENGTH,
@@ -54,7 +56,9 @@ __all__ = [
     "coupon_update",
     "coupons_create",
     "coupons_delete",
+    "coupons_export_rows",
     "coupons_for_recipients",
+    "coupons_import",
     "coupons_update_batch",
 ]
 
@@ -375,3 +379,54 @@ def coupon_value_check(*, campaign: Campaign, value: str) -> str:
 
 def coupons_usable_q() -> Q:
     return Q(usage_limit=0) | Q(usage_counter__lt=F("usage_limit"))
+
+
+# ---- import -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    total: int = 0  # lines with a coupon after the header
+    # Bad lines (``ErrorDetail.line``, ``.pointer`` = column, ``.details`` = reason), by line; when bad lines
+    # were skipped, those left out.
+    problems: list[ErrorDetail] = field(default_factory=list)
+
+
+@transaction.atomic
+def coupons_import(
+    *,
+    campaign: Campaign,
+    source: IO[bytes],
+    skip_bad_lines: bool = False,
+    skip_duplicates: bool = False,
+    actor: Any = None,
+    import_id: int | None = None,
+) -> ImportResult:
+    """A CSV of coupons (Talon.One's columns, see ``imports.py``) into ``campaign`` at once.
+
+    All or nothing: a bad line raises ``ValidationFailed`` whose ``details`` are every bad line (by number),
+    and nothing is written; with ``skip_bad_lines`` the good lines are imported and the bad ones returned.
+    Large files belong in an import job (kind ``coupons``), which runs the same code.
+    """
+    from .imports import import_coupons_csv
+
+    found: list[ErrorDetail] = []
+    outcome = import_coupons_csv(
+        campaign=campaign,
+        source=source,
+        size=getattr(source, "size", 0) or 0,
+        skip_bad_rows=skip_bad_lines,
+        skip_duplicates=skip_duplicates,
+        problems=found.extend,
+        import_id=import_id,
+    )
+    if not outcome.applied:
+        bad = outcome.bad_rows
+        raise ValidationFailed(
+            f"Nothing was imported: {bad:,} line{'s' if bad != 1 else ''} of the file "
+            f"{'have' if bad != 1 else 'has'} problems (the first: line {found[0].line}, {found[0].details})",
+            details=found,
+        )
+    _audit(actor, campaign, f"Imported {outcome.created:,} coupons from a file")
+    return ImportResult(created=outcome.created, total=outcome.total_rows, problems=found)
