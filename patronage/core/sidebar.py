@@ -49,6 +49,7 @@ _NAVIGATION = [
         "items": [
             _item("Campaigns", "campaign", "campaigns", "campaign"),
             _item("Coupons", "local_activity", "coupons", "coupon"),
+            _item("Referral codes", "share", "coupons", "referral"),
             _item("Promo codes campaigns accept", "confirmation_number", "coupons", "campaigncodesource"),
             {
                 "title": "Evaluation tree",

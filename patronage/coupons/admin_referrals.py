@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin.choice_filters import RadioFilter
 from unfold.contrib.filters.admin.dropdown_filters import DropdownFilter
@@ -230,17 +231,17 @@ class ImportForm(forms.Form):
 class ReferralAdmin(ModelAdmin):
     form = ReferralForm
     list_display = [
-        "code",
+        "code_shown",
         "campaign_name",
         "advocate_integration_id",
         "friend_integration_id",
         "uses",
-        "status",
+        "status_shown",
         "start_date",
         "expiry_date",
         "created",
     ]
-    list_display_links = ["code"]
+    list_display_links = ["code_shown"]
     list_filter = [CampaignFilter, AdvocateFilter, UsableFilter, ExpiredFilter]
     list_filter_submit = True
     show_facets = admin.ShowFacets.NEVER
@@ -281,6 +282,10 @@ class ReferralAdmin(ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Referral | None = None) -> list[str]:
         return self.readonly_fields if obj is not None else []  # type: ignore[return-value]
 
+    @admin.display(description="Code", ordering="code")
+    def code_shown(self, referral: Referral) -> str:
+        return format_html('<span class="font-mono whitespace-nowrap">{}</span>', referral.code)
+
     @admin.display(description="Campaign", ordering="campaign__name")
     def campaign_name(self, referral: Referral) -> str:
         return f"{referral.campaign.name} ({referral.campaign.application.name})"
@@ -300,6 +305,10 @@ class ReferralAdmin(ModelAdmin):
         if referral.usage_limit and referral.usage_counter >= referral.usage_limit:
             return "Used up"
         return "Usable"
+
+    @admin.display(description="Status")
+    def status_shown(self, referral: Referral) -> str:
+        return format_html('<span class="whitespace-nowrap">{}</span>', self.status(referral))
 
     # --- writes through the services ---------------------------------------------------------------------
 

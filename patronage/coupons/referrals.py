@@ -184,24 +184,23 @@ def _check_fields(
     pointer: str = "",
     line: int | None = None,
 ) -> None:
-    where = {"line": line} if line is not None else {}
     if not 0 <= usage_limit <= MAX_USAGE_LIMIT:
         errors.add(
             f"The usage limit must be 0 (unlimited) to {MAX_USAGE_LIMIT:,}, not {usage_limit}",
             pointer=f"{pointer}/usageLimit" if line is None else "limitval",
-            **where,
+            line=line,
         )
     if start_date is not None and expiry_date is not None and expiry_date <= start_date:
         errors.add(
             "The expiry date must be after the start date",
             pointer=f"{pointer}/expiryDate" if line is None else "expirydate",
-            **where,
+            line=line,
         )
     if attributes is not None and not isinstance(attributes, dict):
         errors.add(
             "The attributes must be a JSON object",
             pointer=f"{pointer}/attributes" if line is None else "attributes",
-            **where,
+            line=line,
         )
 
 

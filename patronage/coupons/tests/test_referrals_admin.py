@@ -207,3 +207,57 @@ def test_staff_need_the_referral_permissions(client: Client, campaign: Campaign)
     assert client.get(LIST + "import/").status_code == 302
     assert client.post(LIST + f"{code.pk}/delete/", {"post": "yes"}).status_code in (302, 403)
     assert Referral.objects.exists()
+
+
+# --- in a real browser --------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_staff_import_fix_and_delete_in_a_browser(
+    staff_page: Any, live_server: Any, settings: Any, tmp_path: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from patronage.testing.browser import screenshot
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    shop = make_application(environment="live", name="Coffee shop")
+    campaign = running_campaign(shop, "Bring a friend", features=["referrals"])
+    referral(campaign, "ANN-0001", usage_counter=1)
+    page = staff_page
+
+    # the list, from the sidebar
+    page.goto(f"{live_server.url}/admin/")
+    page.get_by_role("link", name="Referral codes").first.click()
+    expect(page.locator("#result_list")).to_contain_text("ANN-0001")
+    expect(page.locator("#result_list")).to_contain_text("Used up")
+    screenshot(page, "referrals-list")
+
+    # a file with a bad line is refused, the line named
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,advocateprofileintegrationid\nFRIEND-0001,bob\nFRIEND-0002,\n")
+    page.get_by_role("link", name="Import CSV").click()
+    page.select_option("#id_campaign", str(campaign.pk))
+    page.set_input_files("#id_file", str(bad))
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-problems")).to_contain_text("Line 3: the advocate's ID is empty")
+    screenshot(page, "referrals-import-problems")
+    assert Referral.objects.count() == 1
+
+    # the fixed file imports
+    bad.write_text("code,advocateprofileintegrationid\nFRIEND-0001,bob\nFRIEND-0002,carl\n")
+    page.select_option("#id_campaign", str(campaign.pk))
+    page.set_input_files("#id_file", str(bad))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("Imported 2 referral codes into “Bring a friend”.")).to_be_visible()
+
+    # deleting asks first
+    row = page.locator("#result_list tbody tr", has=page.get_by_text("FRIEND-0001"))
+    row.get_by_role("link", name="FRIEND-0001").click()
+    page.get_by_role("link", name="Delete").first.click()
+    expect(page.get_by_text("Delete the referral code FRIEND-0001?")).to_be_visible()
+    screenshot(page, "referrals-delete-confirm")
+    page.get_by_role("button", name="Yes, delete the code").click()
+    expect(page.get_by_text("Deleted the referral code FRIEND-0001.")).to_be_visible()
+    assert not Referral.objects.filter(code="FRIEND-0001").exists()
