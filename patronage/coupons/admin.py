@@ -126,6 +126,11 @@ def list_filters(params: Any) -> tuple[Campaign | None, CouponFilters]:
     return campaign, filters
 
 
+def kept_filters(params: Any) -> list[tuple[str, str]]:
+    """The list's filters and search of a query string, to send back to the list."""
+    return [(name, str(params.get(name))) for name in (*FILTER_PARAMETERS, SEARCH_VAR) if params.get(name)]
+
+
 def coupons_listed(campaign: Campaign | None, filters: CouponFilters) -> QuerySet[Coupon]:
     """The selector's coupons of the campaign, or of every application when no campaign is chosen."""
     if campaign is not None:
@@ -353,7 +358,7 @@ class CouponAdmin(ModelAdmin):
         url = (
             reverse("admin:coupons_coupon_changelist")
             + "?"
-            + urlencode({"campaign": coupon.campaign_id, "batch": coupon.batch_id})
+            + urlencode({"campaign": str(coupon.campaign_id), "batch": coupon.batch_id})
         )
         return format_html('<a href="{}" class="font-mono text-primary-600">{}</a>', url, coupon.batch_id)
 
@@ -385,6 +390,9 @@ class CouponAdmin(ModelAdmin):
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         return None  # coupon_update wrote it
+
+    def delete_model(self, request: HttpRequest, obj: Coupon) -> None:
+        services.coupon_delete(coupon=obj, actor=request.user)
 
     def changeform_view(
         self,
@@ -609,7 +617,7 @@ class CouponAdmin(ModelAdmin):
         campaign = self._campaign(request)
         if campaign is None:
             return self._choose_campaign(request, "Import coupons", "Which campaign are the coupons for?")
-        query = urlencode({"kind": COUPON_IMPORT_KIND, "campaign": campaign.pk})
+        query = urlencode({"kind": COUPON_IMPORT_KIND, "campaign": str(campaign.pk)})
         return redirect(reverse("admin:dataio_importjob_add") + f"?{query}")
 
     def _csv(self, queryset: QuerySet[Coupon], name: str) -> StreamingHttpResponse:
@@ -633,11 +641,7 @@ class CouponAdmin(ModelAdmin):
             raise PermissionDenied
         params = request.POST if request.method == "POST" else request.GET
         campaign, filters = list_filters(params)
-        back = (
-            reverse("admin:coupons_coupon_changelist")
-            + "?"
-            + urlencode([(k, v) for k, v in params.items() if k in (*FILTER_PARAMETERS, SEARCH_VAR) and v])
-        )
+        back = reverse("admin:coupons_coupon_changelist") + "?" + urlencode(kept_filters(params))
         if campaign is None:
             self.message_user(
                 request,
@@ -661,7 +665,7 @@ class CouponAdmin(ModelAdmin):
             redeemed=matching.filter(usage_counter__gt=0).count(),
             examples=list(matching.order_by("value").values_list("value", flat=True)[:10]),
             described=describe_filters(filters),
-            hidden=[(k, v) for k, v in params.items() if k in (*FILTER_PARAMETERS, SEARCH_VAR) and v],
+            hidden=kept_filters(params),
             back=back,
         )
 

@@ -129,8 +129,11 @@ def test_the_list_filters_by_campaign_batch_usability_redemption_recipient_and_s
     coupon(summer, "SUM-C", batch_id="b2", recipient_integration_id="ada")
     coupon(winter, "WIN-A")
 
-    assert sorted(rows(admin_client.get(LIST, {"campaign": summer.pk}))) == ["SUM-A", "SUM-B", "SUM-C"]
-    assert sorted(rows(admin_client.get(LIST, {"campaign": summer.pk, "batch": "b1"}))) == ["SUM-A", "SUM-B"]
+    assert sorted(rows(admin_client.get(LIST, {"campaign": str(summer.pk)}))) == ["SUM-A", "SUM-B", "SUM-C"]
+    assert sorted(rows(admin_client.get(LIST, {"campaign": str(summer.pk), "batch": "b1"}))) == [
+        "SUM-A",
+        "SUM-B",
+    ]
     assert rows(admin_client.get(LIST, {"redeemed": "yes"})) == ["SUM-B"]
     assert sorted(rows(admin_client.get(LIST, {"usable": "no"}))) == ["SUM-B"]
     assert rows(admin_client.get(LIST, {"recipient": "ada"})) == ["SUM-C"]
@@ -141,8 +144,8 @@ def test_the_list_paginates_and_sorts(admin_client: Client, summer: Campaign) ->
     for n in range(12):
         coupon(summer, f"CODE-{n:02d}", usage_counter=n % 2)
 
-    first = rows(admin_client.get(LIST, {"per_page": 10, "o": "1"}))
-    second = rows(admin_client.get(LIST, {"per_page": 10, "o": "1", "p": 2}))
+    first = rows(admin_client.get(LIST, {"per_page": "10", "o": "1"}))
+    second = rows(admin_client.get(LIST, {"per_page": "10", "o": "1", "p": "2"}))
 
     assert first == [f"CODE-{n:02d}" for n in range(10)]
     assert second == ["CODE-10", "CODE-11"]
@@ -190,7 +193,7 @@ def test_the_generate_form_says_what_is_wrong_with_the_pattern(
 
 
 def test_the_generate_form_shows_the_campaigns_currency(admin_client: Client, summer: Campaign) -> None:
-    assert "Discount limit (EUR)" in text(admin_client.get(GENERATE, {"campaign": summer.pk}))
+    assert "Discount limit (EUR)" in text(admin_client.get(GENERATE, {"campaign": str(summer.pk)}))
 
 
 def test_without_a_campaign_the_generate_page_asks_for_one(admin_client: Client, summer: Campaign) -> None:
@@ -299,7 +302,7 @@ def test_the_export_is_the_filtered_list(admin_client: Client, shop: Application
     coupon(summer, "SUM-B", batch_id="b2")
     coupon(running_campaign(shop, "Winter"), "WIN-A", batch_id="b1")
 
-    response = admin_client.get(EXPORT, {"campaign": summer.pk, "batch": "b1"})
+    response = admin_client.get(EXPORT, {"campaign": str(summer.pk), "batch": "b1"})
 
     assert response["Content-Type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
@@ -351,7 +354,7 @@ def test_delete_all_matching_says_how_many_then_deletes_only_those(
     coupon(summer, "STAY-1", batch_id="b2")
     coupon(running_campaign(shop, "Winter"), "STAY-2", batch_id="b1")
 
-    confirm = text(admin_client.get(DELETE_MATCHING, {"campaign": summer.pk, "batch": "b1"}))
+    confirm = text(admin_client.get(DELETE_MATCHING, {"campaign": str(summer.pk), "batch": "b1"}))
     assert "Delete 2 coupons of “Summer”?" in confirm
     assert "Every coupon of the campaign of batch b1 will be deleted." in confirm
     assert Coupon.objects.count() == 4
@@ -396,7 +399,7 @@ def test_a_campaign_accepts_the_promo_code_groups_chosen_for_it(
     autumn = make_group(shop.environment, "Autumn mailing", codes=["AUT-1"])
     make_group("sandbox", "Sandbox group", codes=["SB-1"])
 
-    page = text(admin_client.get(SOURCES, {"campaign": summer.pk}))
+    page = text(admin_client.get(SOURCES, {"campaign": str(summer.pk)}))
     assert "Spring mailing" in page and "Autumn mailing" in page
     assert "Sandbox group" not in page
 
@@ -420,10 +423,21 @@ def test_staff_who_may_only_view_coupons_see_the_list_but_cannot_make_or_delete(
     client = Client()
     client.force_login(viewer)
 
-    page = text(client.get(LIST, {"campaign": summer.pk}))
+    page = text(client.get(LIST, {"campaign": str(summer.pk)}))
     assert "VIEW-1" in page
     assert "Generate coupons" not in page
     assert "Delete all matching" not in page
-    assert client.get(GENERATE, {"campaign": summer.pk}).status_code == 403
+    assert client.get(GENERATE, {"campaign": str(summer.pk)}).status_code == 403
     assert client.post(DELETE_MATCHING, {"campaign": summer.pk, "confirmed": "yes"}).status_code == 403
     assert Coupon.objects.count() == 1
+
+
+def test_deleting_one_coupon_from_its_page_asks_first(admin_client: Client, summer: Campaign) -> None:
+    c = coupon(summer, "ONE-1")
+    url = f"{LIST}{c.pk}/delete/"
+
+    assert "ONE-1" in words(admin_client.get(url))
+    assert Coupon.objects.filter(pk=c.pk).exists()
+
+    admin_client.post(url, {"post": "yes"})
+    assert not Coupon.objects.filter(pk=c.pk).exists()

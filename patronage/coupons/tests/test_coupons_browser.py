@@ -113,23 +113,35 @@ def test_staff_import_filter_edit_and_delete_by_filter(
     page.goto(f"{live_server.url}{LIST}?campaign={summer.pk}")
     click_and_load(page, page.get_by_role("link", name="Import CSV"))
 
+    # Then Import/Export's form opens for that campaign
+    expect(page.locator("#import-options")).to_contain_text("Summer (Coffee shop)")
+
     # When staff import a file with a bad line, nothing is imported and the line is named
     page.set_input_files("#id_file", csv_file)
-    click_and_load(page, page.get_by_role("button", name="Import"))
-    expect(page.locator(".import-problems")).to_contain_text("Nothing was imported")
-    expect(page.locator(".import-problems li")).to_have_count(1)
-    expect(page.locator(".import-problems li")).to_contain_text(re.compile(r"^Line 4: "))
+    click_and_load(page, page.get_by_role("button", name="Upload and import"))
+    with BackgroundWorker():
+        expect(page.locator("#job-problems")).to_be_visible(timeout=20_000)
+    problems = page.locator("#job-problems tbody tr")
+    expect(problems).to_have_count(1)
+    expect(problems.first.locator("td")).to_have_text(
+        ["4", "value", "the code 'X' is too short: at least 4 characters"]
+    )
     shot(page, "import-bad-line")
     assert not Coupon.objects.exists()
 
-    # When they skip bad lines, the good ones are imported and the bad one is still named
+    # When they import it again skipping bad lines, the good ones are imported and the bad one is named
+    page.goto(f"{live_server.url}{LIST}?campaign={summer.pk}")
+    click_and_load(page, page.get_by_role("link", name="Import CSV"))
     page.set_input_files("#id_file", csv_file)
-    page.locator("label", has=page.locator("#id_skip_bad_lines")).click()
-    click_and_load(page, page.get_by_role("button", name="Import"))
-    expect(page.get_by_text("Imported 3 coupons into “Summer”")).to_be_visible()
-    expect(page.locator(".import-problems li")).to_contain_text(re.compile(r"^Line 4: "))
-    assert sorted(values(page)) == ["AUTUMN-0001", "AUTUMN-0002", "WINTER-0001"]
+    page.locator("input[name=skip_bad_rows]").check()
+    click_and_load(page, page.get_by_role("button", name="Upload and import"))
+    with BackgroundWorker():
+        expect(page.locator("#job-problems")).to_be_visible(timeout=20_000)
+    expect(page.locator("#job-created")).to_have_text("3")
+    expect(page.locator("#job-problems tbody tr").first).to_contain_text("the code 'X' is too short")
     shot(page, "import-skipped-bad-line")
+    page.goto(f"{live_server.url}{LIST}?campaign={summer.pk}")
+    assert sorted(values(page)) == ["AUTUMN-0001", "AUTUMN-0002", "WINTER-0001"]
 
     # When they search for part of a code, the list narrows
     page.fill("#searchbar", "autumn")
