@@ -24,6 +24,7 @@ from patronage.campaigns.models import EffectRecord
 from patronage.core.errors import Conflict
 from patronage.core.locking import lock
 from patronage.promocodes.models import PromoCode
+from patronage.promocodes.selectors import REDEMPTION_ORDERS
 from patronage.promocodes.services import promo_codes_mark_redeemed, promo_codes_unredeem
 
 from .models import Coupon, CouponReservation, Redemption, Referral, normalize
@@ -484,3 +485,14 @@ def referral_content(loaded: Loaded | None) -> dict[str, Any] | None:
         .distinct()
     )
     return inventory_referral_json(referral, referred_customers=friends)
+
+
+def promo_code_orders(ids: set[int]) -> dict[int, tuple[int, str]]:
+    """The order each promo code was used in at checkout: (session id, session integration ID)."""
+    rows = Redemption.objects.filter(
+        kind="promocode", promo_code_id__in=ids, rolled_back_at=None
+    ).values_list("promo_code_id", "session_id", "session__integration_id")
+    return {code: (session, integration_id) for code, session, integration_id in rows}
+
+
+REDEMPTION_ORDERS.append(promo_code_orders)  # the customer's Promo codes tab names the order

@@ -67,6 +67,9 @@ def group_name_taken(*, environment: Environment, name: str, exclude_pk: int | N
 # Issues name their mailing by id (mailings depend on promo codes, not the other way round); the mailings
 # app registers here how to turn ids into names.
 MAILING_NAMES: list[Callable[[set[int]], dict[int, str]]] = []
+# Codes redeemed at checkout name the order they were used in (sessions know nothing of promo codes); the
+# coupons app registers how to turn code ids into (session id, session integration id).
+REDEMPTION_ORDERS: list[Callable[[set[int]], dict[int, tuple[int, str]]]] = []
 
 
 def customer_issues(profile: CustomerProfile) -> list[PromoCodeIssue]:
@@ -77,8 +80,20 @@ def customer_issues(profile: CustomerProfile) -> list[PromoCodeIssue]:
     names: dict[int, str] = {}
     for resolve in MAILING_NAMES if ids else []:
         names.update(resolve(ids))
+    codes = {issue.promo_code_id for issue in issues if issue.promo_code_id is not None}
+    used = {
+        pk: when
+        for pk, when in PromoCode.objects.filter(pk__in=codes, redeemed_by=profile).values_list(
+            "pk", "redeemed_at"
+        )
+    }
+    orders: dict[int, tuple[int, str]] = {}
+    for resolve in REDEMPTION_ORDERS if used else []:
+        orders.update(resolve(set(used)))
     for issue in issues:
         issue.mailing_name = names.get(issue.mailing_id or 0, "")  # type: ignore[attr-defined]
+        issue.redeemed_at = used.get(issue.promo_code_id or 0)  # type: ignore[attr-defined]
+        issue.order = orders.get(issue.promo_code_id or 0)  # type: ignore[attr-defined]
     return issues
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from patronage.campaigns.tests.helpers import rule, running_campaign
 from patronage.core import clock
@@ -16,6 +17,7 @@ from patronage.customers.models import CustomerProfile
 from patronage.promocodes.models import PromoCode, PromoCodeGroup
 from patronage.promocodes.services import promo_code_redeem
 from patronage.testing.api import IntegrationClient
+from patronage.testing.promocodes import make_issue
 from patronage.workspace.models import Application
 
 CART = [{"name": "Beans", "sku": "BEAN", "quantity": 2, "price": 25, "category": "coffee"}]
@@ -358,3 +360,21 @@ def test_create_referral_gives_the_customer_a_code_to_share(
     (made,) = body["createdReferrals"]
     assert made["advocateProfileIntegrationId"] == "anna" and made["usageLimit"] == 3
     assert effects(body, "referralCreated")[0]["props"] == {"value": made["code"]}
+
+
+def test_the_customers_promo_codes_tab_names_the_order_that_used_the_code(
+    api: IntegrationClient, pool: PromoCodeGroup, admin_client: Client
+) -> None:
+    # given a mailing issued WINTER-A1 to c-1
+    customer = CustomerProfile.objects.get(integration_id="c-1")
+    make_issue(customer, PromoCode.objects.get(code="WINTER-A1"))
+    page = f"/admin/customers/customerprofile/{customer.pk}/change/"
+    assert "Not used" in admin_client.get(page).content.decode()
+    # when an order uses it
+    api.session("order-77", profileId="c-1", cartItems=CART, couponCodes=["WINTER-A1"], state="closed")
+    # then the customer's Promo codes tab says when and in which order
+    html = admin_client.get(page).content.decode()
+    assert "in order" in html and ">order-77</a>" in html
+    # and a cancelled order gives it back
+    api.session("order-77", profileId="c-1", state="cancelled")
+    assert "Not used" in admin_client.get(page).content.decode()
