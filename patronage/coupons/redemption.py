@@ -54,6 +54,8 @@ class CodeFacts:
     reservation_counter: int = 0
     discount_left: Decimal | None = None
     profile_redemptions: int = 0
+    # The coupon's own per-customer limit (Talon.One's Coupon.limits: redeemCoupon per Profile).
+    profile_limit: int | None = None
     # Promo codes: to whom the code was issued, and whether it was used already.
     issued_to: int | None = None
     issued: bool = True
@@ -148,7 +150,17 @@ def _coupon_facts(typed: str, coupon: Coupon) -> CodeFacts:
         reservation_counter=coupon.reservation_counter,
         discount_left=coupon.discount_remainder,
         profile_redemptions=int(getattr(coupon, "used_by_profile", 0) or 0),
+        profile_limit=_profile_limit(coupon.limits),
     )
+
+
+def _profile_limit(limits: Any) -> int | None:
+    found = [
+        int(limit["limit"])
+        for limit in limits or []
+        if limit.get("action") == "redeemCoupon" and "Profile" in (limit.get("entities") or ())
+    ]
+    return min(found) if found else None
 
 
 def _load_promo_codes(facts: Facts, loaded: Loaded, typed: list[str], *, lock: bool) -> None:
@@ -273,6 +285,11 @@ def problem(code: CodeFacts, facts: Facts) -> str:
         return "CampaignLimitReached"
     if code.discount_left is not None and code.discount_left <= 0:
         return "CampaignLimitReached"
+    if code.profile_limit is not None:
+        if profile is None:
+            return "ProfileRequired"
+        if code.profile_redemptions >= code.profile_limit:
+            return "ProfileLimitReached"
     return ""
 
 

@@ -168,6 +168,17 @@ def test_a_coupon_and_profile_budget_lets_each_customer_use_a_shared_code_once(
     assert effects(other, "acceptCoupon")
 
 
+def test_a_coupons_own_per_customer_limit_is_kept(api: IntegrationClient, live_app: Application) -> None:
+    limits = [{"action": "redeemCoupon", "limit": 2, "entities": ["Coupon", "Profile"]}]
+    coupon(coupon_campaign(live_app), "TWICE-EACH", usage_limit=0, limits=limits)
+    for n in (1, 2):
+        api.session(f"s-{n}", profileId="c-1", cartItems=CART, couponCodes=["TWICE-EACH"], state="closed")
+    third = api.session("s-3", profileId="c-1", cartItems=CART, couponCodes=["TWICE-EACH"]).json()
+    assert reason(third) == "ProfileLimitReached"
+    anonymous = api.session("s-4", cartItems=CART, couponCodes=["TWICE-EACH"]).json()
+    assert reason(anonymous) == "ProfileRequired"
+
+
 def test_a_gift_card_coupon_discounts_at_most_what_is_left_of_it(
     api: IntegrationClient, live_app: Application
 ) -> None:
