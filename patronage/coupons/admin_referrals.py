@@ -385,8 +385,7 @@ class ReferralAdmin(ModelAdmin):
             return redirect(self._changelist_url())
         if request.method == "POST":
             code = referral.code
-            self.log_deletions(request, Referral.objects.filter(pk=referral.pk))
-            referrals.referral_delete(referral=referral)
+            referrals.referral_delete(referral=referral, actor=request.user)
             self.message_user(request, f"Deleted the referral code {code}.", messages.SUCCESS)
             return redirect(self._changelist_url())
         return TemplateResponse(
@@ -420,7 +419,9 @@ class ReferralAdmin(ModelAdmin):
         if request.method == "POST" and form.is_valid():
             campaign = form.cleaned_data["campaign"]
             try:
-                result = referrals.referrals_import(campaign=campaign, source=form.cleaned_data["file"])
+                result = referrals.referrals_import(
+                    campaign=campaign, source=form.cleaned_data["file"], actor=request.user
+                )
             except ValidationFailed as exc:
                 problems = exc.details
                 messages.error(

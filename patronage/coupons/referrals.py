@@ -16,12 +16,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from django.contrib.admin.models import CHANGE, DELETION
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
 from patronage.campaigns.models import Campaign
 from patronage.core import clock
+from patronage.core.audit import audit
 from patronage.core.csvio import Columns, CsvReader, check_header, format_row, neutralize, restore
 from patronage.core.errors import Conflict, ErrorCollector, ErrorDetail, NotFound, ValidationFailed
 from patronage.workspace.models import Application
@@ -381,6 +383,7 @@ def referral_update(
     expiry_date: dt.datetime | None = None,
     usage_limit: int | None = None,
     attributes: dict[str, Any] | None = None,
+    actor: Any = None,
 ) -> Referral:
     """Talon.One's update_referral: the friend and the dates are replaced (left out = none), the usage limit
     and the attributes only when given."""
@@ -412,12 +415,14 @@ def referral_update(
     referral.save(
         update_fields=["friend_integration_id", "start_date", "expiry_date", "usage_limit", "attributes"]
     )
+    audit(actor, referral, CHANGE, "Changed the referral code's friend, limit, dates and attributes")
     return referral
 
 
 @transaction.atomic
-def referral_delete(*, referral: Referral) -> None:
+def referral_delete(*, referral: Referral, actor: Any = None) -> None:
     """The code goes; the redemptions it had go with it (the sessions keep their effects)."""
+    audit(actor, referral, DELETION, f"Deleted the referral code {referral.code}")
     referral.delete()
 
 
@@ -449,7 +454,7 @@ def _parse_when(text: str) -> dt.datetime | None:
     return _utc(value)
 
 
-def referrals_import(*, campaign: Campaign, source: IO[bytes]) -> ImportResult:
+def referrals_import(*, campaign: Campaign, source: IO[bytes], actor: Any = None) -> ImportResult:
     """Talon.One's import_referrals: CSV with ``code`` and ``advocateprofileintegrationid`` (required),
     ``startdate``, ``expirydate``, ``limitval`` (default 1), ``attributes`` (a JSON object). All or nothing:
     any bad line refuses the file, every problem named by its line. Advocate profiles are not created."""
@@ -570,4 +575,5 @@ def referrals_import(*, campaign: Campaign, source: IO[bytes]) -> ImportResult:
         for referral in referrals:
             referral.import_id = import_id
         _insert(referrals)
+        audit(actor, campaign, CHANGE, f"Imported {len(referrals)} referral codes (import {import_id})")
     return ImportResult(import_id=import_id, created=len(referrals), created_at=now)

@@ -187,6 +187,7 @@ def update_referral(
         expiry_date=body.expiryDate,
         usage_limit=body.usageLimit,
         attributes=body.attributes,
+        actor=request.user,
     )
     return json_response(referral_json(referral))
 
@@ -200,9 +201,8 @@ def delete_referral(
     request: HttpRequest, application_id: int, campaign_id: int, referral_id: int
 ) -> HttpResponse:
     require(request, DELETE)
-    referrals.referral_delete(
-        referral=referrals.referral_of(_campaign(application_id, campaign_id), referral_id)
-    )
+    referral = referrals.referral_of(_campaign(application_id, campaign_id), referral_id)
+    referrals.referral_delete(referral=referral, actor=request.user)
     return json_response(None, status=204)
 
 
@@ -237,7 +237,7 @@ def import_referrals(request: HttpRequest, application_id: int, campaign_id: int
     else:
         message = "Send the CSV file as the multipart field upFile"
         raise ValidationFailed(message, details=[ErrorDetail("Invalid value", message, pointer="/upFile")])
-    result = referrals.referrals_import(campaign=campaign, source=source)
+    result = referrals.referrals_import(campaign=campaign, source=source, actor=request.user)
     return json_response(
         {
             "id": result.import_id,

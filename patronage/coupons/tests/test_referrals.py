@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import talon_one
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from talon_one import models as t
@@ -266,6 +267,10 @@ def test_staff_list_change_and_delete_referrals(live_server: Any, shop: Applicat
     with pytest.raises(ApiException) as gone:
         management.delete_referral(shop.pk, campaign.pk, old.pk)
     assert gone.value.status == 404
+    # and each change is in the admin log under the key's staff user
+    logged = list(LogEntry.objects.order_by("id").values_list("user__username", "change_message"))
+    assert ("referrals", "Deleted the referral code OLD-0002") in logged
+    assert sum("Changed the referral code" in message for _, message in logged) == 2
 
 
 def test_staff_without_permission_are_refused(live_server: Any, shop: Application) -> None:

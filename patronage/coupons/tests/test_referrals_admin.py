@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
@@ -184,6 +185,7 @@ def test_import_names_bad_lines_and_imports_nothing_then_imports_a_good_file(
     )
     assert "Imported 2 referral codes into “Bring a friend”." in said(done)
     assert Referral.objects.get(code="FRIEND-0001").usage_limit == 5
+    assert LogEntry.objects.filter(change_message__startswith="Imported 2 referral codes").count() == 1
 
 
 def test_export_gives_what_the_list_shows(admin_client: Client, campaign: Campaign) -> None:
