@@ -726,7 +726,7 @@ GENERATE_LAYOUT = [
 RECIPIENTS_LAYOUT = [
     ("Customers and codes", ["recipients", "pattern", "alphabet"]),
     *SETTINGS_LAYOUT[:2],
-    ("Attributes", ["attributes"]),
+    ("", ["attributes"]),
 ]
 # Fields that take both columns of a form (text areas, switches, the date-and-time pairs).
 WIDE = {

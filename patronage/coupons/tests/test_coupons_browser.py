@@ -12,9 +12,10 @@ from pytest_django.live_server_helper import LiveServer
 
 from patronage.campaigns.models import Campaign
 from patronage.campaigns.tests.helpers import running_campaign
-from patronage.coupons.models import Coupon, CouponGeneration
+from patronage.coupons.models import CampaignCodeSource, Coupon, CouponGeneration
 from patronage.dataio.testing import BackgroundWorker
 from patronage.testing.factories import make_application
+from patronage.testing.promocodes import make_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -184,3 +185,42 @@ def test_staff_import_filter_edit_and_delete_by_filter(
     assert values(page) == ["WINTER-0001"]
     shot(page, "delete-matching-done")
     assert list(Coupon.objects.values_list("value", flat=True)) == ["WINTER-0001"]
+
+
+def test_staff_make_personal_codes_and_choose_the_promo_codes_a_campaign_accepts(
+    staff_page: Page, live_server: LiveServer, summer: Campaign
+) -> None:
+    page = staff_page
+    spring = make_group(summer.application.environment, "Spring mailing", codes=["SPR-0001"])
+    make_group(summer.application.environment, "Autumn mailing", codes=["AUT-0001"])
+    # Given the coupon list, without a campaign chosen
+    page.goto(f"{live_server.url}{LIST}")
+    click_and_load(page, page.get_by_role("link", name="Personal codes"))
+    # Then the page asks which campaign first
+    expect(page.get_by_text("Which campaign are the personal codes for?")).to_be_visible()
+    page.select_option("#id_campaign", label="Summer (Coffee shop)")
+    click_and_load(page, page.get_by_role("button", name="Continue"))
+
+    # When staff paste three customers (one twice) and make the codes
+    page.fill("#id_recipients", "ada\nbob\n\nada\ncy\n")
+    page.fill("#id_pattern", "VIP-######")
+    shot(page, "personal-codes-form")
+    click_and_load(page, page.get_by_role("button", name="Make the codes"))
+
+    # Then each customer has one personal code, listed with its recipient
+    expect(page.get_by_text("Made 3 personal codes for “Summer”, one per customer.")).to_be_visible()
+    recipients = page.locator("#result_list tbody td.field-recipient").all_inner_texts()
+    assert sorted(r.strip() for r in recipients) == ["ada", "bob", "cy"]
+    shot(page, "personal-codes-listed")
+
+    # When they open the promo codes the campaign accepts and choose the spring mailing's group
+    click_and_load(page, page.get_by_role("link", name="Accepted promo codes"))
+    page.get_by_label("Spring mailing").check()
+    click_and_load(page, page.get_by_role("button", name="Save"))
+
+    # Then the campaign accepts that group's issued codes
+    expect(page.get_by_text("“Summer” accepts issued codes of: Spring mailing.")).to_be_visible()
+    expect(page.get_by_label("Spring mailing")).to_be_checked()
+    expect(page.get_by_label("Autumn mailing")).not_to_be_checked()
+    shot(page, "accepted-promo-codes")
+    assert list(CampaignCodeSource.objects.values_list("group_id", flat=True)) == [spring.pk]
