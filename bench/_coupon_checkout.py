@@ -1,7 +1,7 @@
 """Coupons at checkout: a session PUT carrying one valid coupon beside the same PUT without one, and 50
 clients racing to close sessions that all carry one coupon of usage limit 10.
 
-Run from ``bench/coupons.py`` (``coupons.py put race``) or alone: ``python bench/coupon_checkout.py``. On a
+Run from ``bench/coupons.py`` (its checkout part) or alone: ``python bench/_coupon_checkout.py``. On a
 fresh PostgreSQL database of its own (``patronage_bench_checkout`` next to BENCH_DATABASE_URL's):
 
 1. One application with a campaign "10% with a coupon" (``["and", ["couponValid"]]`` -> ``setDiscount``)
@@ -317,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
         help=f"PostgreSQL server; the benchmark recreates {DATABASE} there (default: %(default)s)",
     )  # fmt: skip
-    p.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "coupon_checkout.json")
+    p.add_argument(
+        "--output", type=Path, default=ROOT / "var" / "bench" / "coupon_checkout.json",
+        help="where the figures go as JSON (default: %(default)s)",
+    )  # fmt: skip
     add_arguments(p)
     p.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     p.add_argument("step_args", nargs="*", help=argparse.SUPPRESS)
