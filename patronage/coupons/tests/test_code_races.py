@@ -180,3 +180,40 @@ def test_a_referral_code_of_three_uses_and_twenty_friends_closing_at_once_gets_e
     assert code.usage_counter == 3
     rows = Redemption.objects.filter(referral=code, rolled_back_at=None)
     assert rows.count() == 3 and len({r.profile_id for r in rows}) == 3
+
+
+def test_cancels_giving_a_coupon_back_and_closes_taking_it_at_once_keep_its_count_true(
+    app: Application, patient: None
+) -> None:
+    # given a coupon of five uses, used up by five closed orders, and twenty open carts carrying it
+    campaign = running_campaign(app, "Coupons", TEN_OFF, features=["coupons"])
+    code = Coupon.objects.create(application=app, campaign=campaign, value="FIVE-USES", usage_limit=5)
+    key = make_api_key(app)
+    api = IntegrationClient(key)
+    for i in range(5):
+        done = api.session(f"done{i}", profileId=f"old{i}", cartItems=CART, couponCodes=["FIVE-USES"])
+        assert answers(done, "acceptCoupon")
+        assert api.session(f"done{i}", state="closed").status_code == 200
+    for i in range(20):
+        waiting = api.session(f"new{i}", profileId=f"new{i}", cartItems=CART, couponCodes=["FIVE-USES"])
+        assert answers(waiting, "rejectCoupon")  # used up while the five stand
+    # when the five orders are cancelled while the twenty carts close, all at the same instant
+    results = race(
+        25,
+        lambda i: IntegrationClient(key).session(
+            f"done{i}" if i < 5 else f"new{i - 5}", state="cancelled" if i < 5 else "closed"
+        ),
+        timeout=120,
+    )
+    # then every cancel gave its use back, and the closes took at most the five uses freed
+    all_ok(results)
+    cancels, closes = results[:5], results[5:]
+    assert [len(answers(r, "rollbackCoupon")) for r in cancels] == [1] * 5
+    taken = sum(len(answers(r, "acceptCoupon")) for r in closes)
+    assert 0 <= taken <= 5
+    # and the counter is exactly the uses that stand, one redemption row each
+    code.refresh_from_db()
+    assert code.usage_counter == taken
+    standing = Redemption.objects.filter(coupon=code, rolled_back_at=None)
+    assert standing.count() == taken
+    assert all(r.session.integration_id.startswith("new") for r in standing)

@@ -79,6 +79,7 @@ class Session:
     referral_code: str = ""
     returned: list[int] = field(default_factory=lambda: [0] * len(UNITS))
     redeemed: list[tuple[str, str]] = field(default_factory=list)  # (kind, typed) a close counted
+    close_answer: list[Answer] = field(default_factory=list)
 
 
 @dataclass
@@ -237,7 +238,15 @@ class CodesMachine(RuleBasedStateMachine):
         assert code_answers(body) == expected
         assert discounts(body) == self.model.discounts(expected)
         self.model.commit(session, expected)
-        session.state, session.returned = CLOSED, [0] * len(UNITS)
+        session.state, session.returned, session.close_answer = CLOSED, [0] * len(UNITS), expected
+
+    @precondition(lambda self: self._has(CLOSED))
+    @rule(data=st.data())
+    def close_again(self, data: st.DataObject) -> None:
+        """When a closed session is closed again (a retry), then it answers what its close answered and
+        redeems nothing more (the invariants hold the counters)."""
+        session = self._pick(data, CLOSED)
+        assert code_answers(self._put(session, state="closed")) == session.close_answer
 
     @precondition(lambda self: self._has(OPEN, CLOSED, RETURNED))
     @rule(data=st.data())
