@@ -155,11 +155,14 @@ def test_staff_read_the_customers_coupons_friends_and_sessions_and_return_items(
 
     # and back on the customer's Sessions tab the order reads partially returned
     page.get_by_role("link", name="Back to the customer").click()
-    page.get_by_role("link", name="Sessions", exact=True).click()
     row = page.locator("#customer-sessions-table tr[data-session=order-1]")
     expect(row.locator(".state")).to_have_text("Partially returned")
     expect(row.locator(".returned")).to_have_text("1")
     expect(row.locator(".items")).to_have_text("4")
+    # and filtering by state stays on the tab
+    page.locator("#session-states").get_by_role("link", name="Open", exact=True).click()
+    expect(page.locator("#customer-sessions-table tbody .session")).to_have_text(["cart-3"])
+    shot(page, "sessions-tab-open-only")
 
 
 @pytest.fixture
