@@ -237,6 +237,9 @@ def test_staff_list_change_and_delete_referrals(live_server: Any, shop: Applicat
     assert codes(valid="expired") == ["OLD-0002"]
     assert codes(valid="validNow") == ["USED-0001", "FRESH-0003"]
     assert codes(code="fresh") == ["FRESH-0003"]
+    Referral.objects.filter(pk=used.pk).update(created=now - dt.timedelta(days=3))
+    assert codes(created_before=now - dt.timedelta(days=1)) == ["USED-0001"]
+    assert codes(created_after=now - dt.timedelta(days=1)) == ["OLD-0002", "FRESH-0003"]
     page = management.get_referrals_without_total_count(shop.pk, campaign.pk, page_size=2)
     assert page.has_more is True and len(page.data) == 2
 
