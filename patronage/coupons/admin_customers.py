@@ -316,6 +316,7 @@ def _return(
                 returned=[(position, quantity) for position, quantity in wanted],
             )
             summary = ", ".join(f"{q} of {_line_name(p, items)}" for p, q in wanted)
+            assert request.user.pk is not None  # admin_view: staff only
             LogEntry.objects.log_actions(
                 user_id=request.user.pk,
                 queryset=[session],

@@ -140,7 +140,7 @@ def referred_customers(profile: CustomerProfile) -> QuerySet[Redemption]:
     )
 
 
-SESSION_STATES = [
+SESSION_STATES: list[tuple[str, str]] = [
     (SessionState.OPEN, "Open"),
     (SessionState.CLOSED, "Closed"),
     (SessionState.PARTIALLY_RETURNED, "Partially returned"),
@@ -225,7 +225,7 @@ def panel_codes(
     live_campaigns = Q(campaign__state=CampaignState.ENABLED, campaign__deleted_at=None) & (
         Q(campaign__end_time=None) | Q(campaign__end_time__gt=now)
     )
-    coupons = (
+    found = (
         Coupon.objects.filter(application=application)
         .filter(
             Q(recipient_integration_id=profile.integration_id)
@@ -237,7 +237,7 @@ def panel_codes(
         .distinct()
         .order_by("-created", "-pk")
     )
-    coupons = list(coupons)
+    coupons = list(found)
     redeemed = set(
         Redemption.objects.filter(
             profile=profile, kind=Redemption.Kind.COUPON, rolled_back_at=None, coupon__in=coupons

@@ -259,11 +259,12 @@ def test_the_sessions_tab_lists_every_session_with_items_coupons_and_a_return_ac
 
 
 def test_the_sessions_tab_pages_and_filters_by_state(
-    admin_client: Client, api: IntegrationClient, ada: CustomerProfile
+    admin_client: Client, live_app: Application, ada: CustomerProfile
 ) -> None:
+    # given 25 more orders: 27 sessions in all
     profile_sessions = [
         CustomerSession(
-            application_id=ada.sessions.first().application_id,
+            application=live_app,
             integration_id=f"bulk-{n:02}",
             profile=ada,
             profile_integration_id="ada",
@@ -274,10 +275,12 @@ def test_the_sessions_tab_pages_and_filters_by_state(
     ]
     CustomerSession.objects.bulk_create(profile_sessions)
 
+    # when staff open the tab, its second page, and the open sessions only
     first = section(admin_client.get(change_url(ada)).content.decode(), "customer-sessions-table")
     page_two = admin_client.get(change_url(ada) + "?sessions_page=2").content.decode()
     open_only = admin_client.get(change_url(ada) + "?sessions_state=open").content.decode()
 
+    # then 20 a page, newest first, and the filter keeps what is in that state
     assert len(cells(first, "session")) == 20
     assert cells(section(page_two, "customer-sessions-table"), "session") == [
         f"bulk-{n:02}" for n in range(18, 25)
