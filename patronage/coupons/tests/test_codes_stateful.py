@@ -10,7 +10,8 @@ The codes:
 - ``PROMO-1``: a promo code of a mailing's group the **Coupons** campaign accepts, issued to ann: usable
   once, by her, at a checkout or through the promo-code API, whichever comes first;
 - ``REF-ZED``: zed's referral code of the **Friends** campaign (5 off with ``referralValid``), usable
-  ``REFERRAL_LIMIT`` times.
+  ``REFERRAL_LIMIT`` times;
+- ``NOBODYS-1``: a code nobody has: always rejected, an answer of no campaign, never redeemed.
 
 Each example runs in a savepoint rolled back at its end; the application, its campaigns and codes are shared.
 """
@@ -49,7 +50,7 @@ pytestmark = pytest.mark.django_db
 
 COUPON_LIMIT = 2
 REFERRAL_LIMIT = 2
-COUPON, PROMO, REFERRAL = "SAVE2", "PROMO-1", "REF-ZED"
+COUPON, PROMO, REFERRAL, UNKNOWN = "SAVE2", "PROMO-1", "REF-ZED", "NOBODYS-1"
 CUSTOMERS = ("ann", "bob")
 SLOTS = (("ann", "a"), ("ann", "b"), ("bob", "c"))  # session slots: their customer and id prefix
 CART = [
@@ -94,7 +95,9 @@ class Model:
     def evaluate(self, session: Session) -> list[Answer]:
         answers: list[Answer] = []
         for typed in session.coupon_codes:
-            if typed.upper() == COUPON:
+            if typed == UNKNOWN:
+                why = "CouponNotFound"
+            elif typed.upper() == COUPON:
                 why = "CampaignLimitReached" if self.coupon_used >= COUPON_LIMIT else ""
             elif session.customer != "ann":
                 why = "CouponRecipientDoesNotMatch"
@@ -104,7 +107,7 @@ class Model:
         if session.referral_code:
             why = "ReferralLimitReached" if self.referral_used >= REFERRAL_LIMIT else ""
             answers.append(("rejectReferral" if why else "acceptReferral", session.referral_code, why))
-        return answers
+        return sorted(answers)
 
     @staticmethod
     def discounts(answers: list[Answer]) -> list[Decimal]:
@@ -144,11 +147,11 @@ class Model:
 
 
 def code_answers(body: dict[str, Any]) -> list[Answer]:
-    return [
+    return sorted(
         (e["effectType"], e["props"]["value"], e["props"].get("rejectionReason", ""))
         for e in body["effects"]
         if e["effectType"] in CODE_EFFECTS
-    ]
+    )
 
 
 def discounts(body: dict[str, Any]) -> list[Decimal]:
@@ -202,9 +205,10 @@ class CodesMachine(RuleBasedStateMachine):
         data=st.data(),
         coupon=st.sampled_from(["", COUPON, COUPON.lower()]),
         promo=st.booleans(),
+        unknown=st.booleans(),
         referral=st.sampled_from(["", REFERRAL, REFERRAL.lower()]),
     )
-    def carry(self, data: st.DataObject, coupon: str, promo: bool, referral: str) -> None:
+    def carry(self, data: st.DataObject, coupon: str, promo: bool, unknown: bool, referral: str) -> None:
         """Given a cart (a new one in a slot whose session was cancelled), when it carries these codes, then
         each is accepted or rejected as the model says, and each accepted one gives its discount."""
         session = self._pick(data, "", OPEN, CANCELLED)
@@ -213,7 +217,7 @@ class CodesMachine(RuleBasedStateMachine):
             index = self.model.sessions.index(session)
             customer, prefix = SLOTS[index]
             session = self.model.sessions[index] = Session(customer, f"{prefix}{self.generation}")
-        session.coupon_codes = [c for c in (coupon, PROMO if promo else "") if c]
+        session.coupon_codes = [c for c in (coupon, PROMO if promo else "", UNKNOWN if unknown else "") if c]
         session.referral_code = referral
         body = self._put(
             session,
