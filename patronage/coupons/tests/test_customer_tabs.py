@@ -11,7 +11,9 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from patronage.campaigns.models import Campaign
 from patronage.campaigns.tests.helpers import rule, running_campaign
@@ -358,3 +360,38 @@ def test_an_open_session_cannot_return_items(admin_client: Client, ada: Customer
     response = admin_client.post(return_url(open_session), {"step": "confirm", "qty-0": "1"})
     assert response.status_code == 200
     assert CartItem.objects.get(session=open_session).returned_quantity == 0
+
+
+def test_the_tabs_cost_the_same_queries_for_many_coupons_friends_and_sessions(
+    admin_client: Client, api: IntegrationClient, ada: CustomerProfile, live_app: Application
+) -> None:
+    campaign = Campaign.objects.get(name="Summer")
+    session = CustomerSession.objects.get(integration_id="s-closed")
+    referral = Referral.objects.create(
+        application=live_app, campaign=campaign, code="ADA-CODE", advocate_integration_id="ada", usage_limit=0
+    )
+
+    def add(count: int, start: int) -> None:
+        for n in range(start, start + count):
+            redeem(Coupon.objects.create(application=live_app, campaign=campaign, value=f"C-{n:03}"), session)
+            Redemption.objects.create(
+                application=live_app,
+                kind=Redemption.Kind.REFERRAL,
+                referral=referral,
+                campaign=campaign,
+                code="ADA-CODE",
+                session=session,
+                profile=ada,
+            )
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(change_url(ada)).status_code == 200
+        return len(captured)
+
+    # given a few coupons and friends, then ten times as many
+    add(3, 0)
+    few = queries()
+    add(27, 3)
+    # then the page asks the database as often
+    assert queries() == few
