@@ -5,6 +5,7 @@ rows agree."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -217,3 +218,32 @@ def test_cancels_giving_a_coupon_back_and_closes_taking_it_at_once_keep_its_coun
     standing = Redemption.objects.filter(coupon=code, rolled_back_at=None)
     assert standing.count() == taken
     assert all(r.session.integration_id.startswith("new") for r in standing)
+
+
+def test_a_gift_card_spent_by_ten_orders_closing_at_once_gives_exactly_its_value(
+    app: Application, patient: None
+) -> None:
+    # given a gift card of 100 (any number of uses), and ten carts of 40 carrying it
+    campaign = running_campaign(
+        app,
+        "Gift cards",
+        rule("Gift card", ["and", ["couponValid"]], ["setDiscount", "Gift card", 100]),
+        features=["coupons"],
+    )
+    card = Coupon.objects.create(
+        application=app, campaign=campaign, value="GIFT-0100", usage_limit=0, discount_limit=Decimal(100)
+    )
+    sessions = [(f"s{i}", f"c{i}") for i in range(10)]
+    # when they all close at once
+    results = open_then_close_all(make_api_key(app), sessions, couponCodes=["GIFT-0100"])
+    # then the card paid 40, 40 and what was left (20), and nothing more
+    all_ok(results)
+    paid = sorted(Decimal(str(e["props"]["value"])) for r in results for e in answers(r, "setDiscount"))
+    assert paid == [20, 40, 40]
+    assert sum(len(answers(r, "acceptCoupon")) for r in results) == 3
+    refused = [e["props"]["rejectionReason"] for r in results for e in answers(r, "rejectCoupon")]
+    assert refused == ["CampaignLimitReached"] * 7
+    card.refresh_from_db()
+    assert (card.usage_counter, card.discount_counter, card.discount_remainder) == (3, 100, 0)
+    rows = Redemption.objects.filter(coupon=card, rolled_back_at=None)
+    assert sorted(r.discount for r in rows) == [20, 40, 40]
