@@ -299,8 +299,10 @@ def return_items_view(request: HttpRequest, session_id: int) -> HttpResponse:
         else:
             context["step"] = "confirm"
             context["chosen"] = [(items[p], q) for p, q in wanted]
+    currency = session.application.currency
     context["line_rows"] = [
-        (line, context["typed"].get(f"qty-{line.item.position}", 0)) for line in context["lines"]
+        (line, context["typed"].get(f"qty-{line.item.position}", 0), format_money(line.item.price, currency))
+        for line in context["lines"]
     ]
     return TemplateResponse(request, "admin/coupons/customer_session_return.html", context)
 

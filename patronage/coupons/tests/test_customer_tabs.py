@@ -333,6 +333,7 @@ def test_return_items_asks_for_confirmation_returns_and_tells_what_was_rolled_ba
     ]
     page = done.content.decode()
     assert "of 2" in page  # two beans left to return
+    assert "USD 30.00" in page
     assert LogEntry.objects.get(object_id=str(closed.pk)).change_message == "Returned 1 of line 2 (Beans)"
 
     # and the Sessions tab counts the returned unit
