@@ -53,7 +53,7 @@ REFERRAL_LIMIT = 2
 COUPON, PROMO, REFERRAL, UNKNOWN = "SAVE2", "PROMO-1", "REF-ZED", "NOBODYS-1"
 CUSTOMERS = ("ann", "bob")
 SLOTS = (("ann", "a"), ("ann", "b"), ("bob", "c"))  # session slots: their customer and id prefix
-CART = [
+CART: list[dict[str, Any]] = [
     {"name": "Mug", "sku": "MUG", "quantity": 2, "price": 10},
     {"name": "Beans", "sku": "BEAN", "quantity": 1, "price": 30},
 ]  # 50: room for every discount at once
@@ -316,7 +316,7 @@ class CodesMachine(RuleBasedStateMachine):
         promo = PromoCode.objects.select_related("redeemed_by").get(pk=self.promo.pk)
         assert (promo.redeemed_at is not None) == bool(self.model.promo_by)
         if self.model.promo_by:
-            assert promo.redeemed_by.integration_id == "ann"
+            assert promo.redeemed_by is not None and promo.redeemed_by.integration_id == "ann"
         rows = Redemption.objects.filter(promo_code_id=self.promo.pk, rolled_back_at=None).count()
         assert rows == (1 if self.model.promo_by not in ("", "api") else 0)
 
