@@ -11,7 +11,9 @@ The codes:
   once, by her, at a checkout or through the promo-code API, whichever comes first;
 - ``REF-ZED``: zed's referral code of the **Friends** campaign (5 off with ``referralValid``), usable
   ``REFERRAL_LIMIT`` times;
-- ``NOBODYS-1``: a code nobody has: always rejected, an answer of no campaign, never redeemed.
+- ``NOBODYS-1``: a code nobody has: always rejected, an answer of no campaign, never redeemed;
+- ``WELCOME``: a shared coupon of the **Welcome** campaign (3 off), any number of uses, but once per
+  customer (a Coupon+Profile ``redeemCoupon`` budget of 1): a cancel or a reopen gives their use back.
 
 Each example runs in a savepoint rolled back at its end; the application, its campaigns and codes are shared.
 """
@@ -35,6 +37,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from patronage.campaigns.models import BudgetCounter
 from patronage.campaigns.tests.helpers import rule as campaign_rule
 from patronage.campaigns.tests.helpers import running_campaign
 from patronage.core import clock
@@ -50,7 +53,7 @@ pytestmark = pytest.mark.django_db
 
 COUPON_LIMIT = 2
 REFERRAL_LIMIT = 2
-COUPON, PROMO, REFERRAL, UNKNOWN = "SAVE2", "PROMO-1", "REF-ZED", "NOBODYS-1"
+COUPON, PROMO, REFERRAL, UNKNOWN, WELCOME = "SAVE2", "PROMO-1", "REF-ZED", "NOBODYS-1", "WELCOME"
 CUSTOMERS = ("ann", "bob")
 SLOTS = (("ann", "a"), ("ann", "b"), ("bob", "c"))  # session slots: their customer and id prefix
 CART: list[dict[str, Any]] = [
@@ -91,12 +94,15 @@ class Model:
     coupon_used: int = 0
     referral_used: int = 0
     promo_by: str = ""  # "": unused; "api": redeemed through the API; else the session that redeemed it
+    welcomed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CUSTOMERS, 0))
 
     def evaluate(self, session: Session) -> list[Answer]:
         answers: list[Answer] = []
         for typed in session.coupon_codes:
             if typed == UNKNOWN:
                 why = "CouponNotFound"
+            elif typed == WELCOME:
+                why = "ProfileLimitReached" if self.welcomed[session.customer] >= 1 else ""
             elif typed.upper() == COUPON:
                 why = "CampaignLimitReached" if self.coupon_used >= COUPON_LIMIT else ""
             elif session.customer != "ann":
@@ -111,9 +117,10 @@ class Model:
 
     @staticmethod
     def discounts(answers: list[Answer]) -> list[Decimal]:
+        worth = {WELCOME: Decimal(3), REFERRAL: Decimal(5)}
         return sorted(
-            Decimal(10) if kind == "acceptCoupon" else Decimal(5)
-            for kind, _, _ in answers
+            worth.get(typed.upper(), Decimal(10))
+            for kind, typed, _ in answers
             if kind in ("acceptCoupon", "acceptReferral")
         )
 
@@ -122,6 +129,9 @@ class Model:
             if kind == "acceptReferral":
                 self.referral_used += 1
                 session.redeemed.append(("referral", typed))
+            elif kind == "acceptCoupon" and typed == WELCOME:
+                self.welcomed[session.customer] += 1
+                session.redeemed.append(("coupon", typed))
             elif kind == "acceptCoupon" and typed.upper() == COUPON:
                 self.coupon_used += 1
                 session.redeemed.append(("coupon", typed))
@@ -137,7 +147,9 @@ class Model:
                 self.referral_used -= 1
                 effects.append(("rollbackReferral", typed))
                 continue
-            if kind == "coupon":
+            if typed == WELCOME:
+                self.welcomed[session.customer] -= 1
+            elif kind == "coupon":
                 self.coupon_used -= 1
             else:
                 self.promo_by = ""
@@ -170,6 +182,7 @@ class CodesMachine(RuleBasedStateMachine):
     api: IntegrationClient
     application: Application
     coupon: Coupon
+    welcome: Coupon
     promo: PromoCode
     referral: Referral
 
@@ -205,10 +218,13 @@ class CodesMachine(RuleBasedStateMachine):
         data=st.data(),
         coupon=st.sampled_from(["", COUPON, COUPON.lower()]),
         promo=st.booleans(),
+        welcome=st.booleans(),
         unknown=st.booleans(),
         referral=st.sampled_from(["", REFERRAL, REFERRAL.lower()]),
     )
-    def carry(self, data: st.DataObject, coupon: str, promo: bool, unknown: bool, referral: str) -> None:
+    def carry(
+        self, data: st.DataObject, coupon: str, promo: bool, welcome: bool, unknown: bool, referral: str
+    ) -> None:
         """Given a cart (a new one in a slot whose session was cancelled), when it carries these codes, then
         each is accepted or rejected as the model says, and each accepted one gives its discount."""
         session = self._pick(data, "", OPEN, CANCELLED)
@@ -217,7 +233,8 @@ class CodesMachine(RuleBasedStateMachine):
             index = self.model.sessions.index(session)
             customer, prefix = SLOTS[index]
             session = self.model.sessions[index] = Session(customer, f"{prefix}{self.generation}")
-        session.coupon_codes = [c for c in (coupon, PROMO if promo else "", UNKNOWN if unknown else "") if c]
+        wanted = (coupon, PROMO if promo else "", WELCOME if welcome else "", UNKNOWN if unknown else "")
+        session.coupon_codes = [c for c in wanted if c]
         session.referral_code = referral
         body = self._put(
             session,
@@ -327,6 +344,19 @@ class CodesMachine(RuleBasedStateMachine):
         assert counter == rows == self.model.referral_used <= REFERRAL_LIMIT
 
     @invariant()
+    def a_shared_code_is_used_once_per_customer(self) -> None:
+        used = Counter(
+            Redemption.objects.filter(coupon=self.welcome, rolled_back_at=None).values_list(
+                "profile__integration_id", flat=True
+            )
+        )
+        assert {c: used[c] for c in CUSTOMERS} == self.model.welcomed
+        assert all(n <= 1 for n in used.values())
+        counters = BudgetCounter.objects.filter(campaign_id=self.welcome.campaign_id, action="redeemCoupon")
+        assert sum((c.counter for c in counters), Decimal(0)) == sum(self.model.welcomed.values())
+        assert Coupon.objects.get(pk=self.welcome.pk).usage_counter == sum(self.model.welcomed.values())
+
+    @invariant()
     def each_session_holds_what_its_close_redeemed(self) -> None:
         standing = Counter(
             Redemption.objects.filter(application=self.application, rolled_back_at=None).values_list(
@@ -353,6 +383,13 @@ def codes(live_app: Application, api: IntegrationClient) -> dict[str, Any]:
         campaign_rule("Friend", ["and", ["referralValid"]], ["setDiscount", "Friend", 5]),
         features=["referrals"],
     )
+    welcome = running_campaign(
+        live_app,
+        "Welcome",
+        campaign_rule("Welcome", ["and", ["couponValid"]], ["setDiscount", "Welcome", 3]),
+        features=["coupons"],
+        limits=[{"action": "redeemCoupon", "limit": 1, "entities": ["Coupon", "Profile"]}],
+    )
     group = PromoCodeGroup.objects.create(environment=live_app.environment, name="Mailing")
     CampaignCodeSource.objects.create(campaign=coupons, group=group)
     for customer in CUSTOMERS:  # both customers exist before the examples (the API redeems for a profile)
@@ -361,6 +398,9 @@ def codes(live_app: Application, api: IntegrationClient) -> dict[str, Any]:
     return {
         "coupon": Coupon.objects.create(
             application=live_app, campaign=coupons, value=COUPON, usage_limit=COUPON_LIMIT
+        ),
+        "welcome": Coupon.objects.create(
+            application=live_app, campaign=welcome, value=WELCOME, usage_limit=0
         ),
         "promo": PromoCode.objects.create(
             environment=live_app.environment, group=group, code=PROMO, issued_to=ann, issued_at=clock.now()
@@ -383,4 +423,5 @@ def test_codes_at_checkout_do_what_the_model_says(
 
     Machine.api, Machine.application = api, live_app
     Machine.coupon, Machine.promo, Machine.referral = codes["coupon"], codes["promo"], codes["referral"]
+    Machine.welcome = codes["welcome"]
     run_state_machine_as_test(Machine, settings=PROPERTY)
