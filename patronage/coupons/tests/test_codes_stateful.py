@@ -1,5 +1,5 @@
 """Codes at checkout, property-based: random sequences of carts carrying codes, closes, cancels, returns,
-reopens and promo-code redemptions through ``promo_code_redeem``, over three session slots of two customers,
+reopens and promo-code redemptions through ``promo_code_redeem``, over the sessions of two customers,
 through the Integration API; each step held against a plain-Python reading (``Model``) of which codes are
 accepted or rejected (and why), what a close redeems, what a cancel or a reopen rolls back (and a return
 does not), and the counters that follow.
@@ -55,7 +55,6 @@ COUPON_LIMIT = 2
 REFERRAL_LIMIT = 2
 COUPON, PROMO, REFERRAL, UNKNOWN, WELCOME = "SAVE2", "PROMO-1", "REF-ZED", "NOBODYS-1", "WELCOME"
 CUSTOMERS = ("ann", "bob")
-SLOTS = (("ann", "a"), ("ann", "b"), ("bob", "c"))  # session slots: their customer and id prefix
 CART: list[dict[str, Any]] = [
     {"name": "Mug", "sku": "MUG", "quantity": 2, "price": 10},
     {"name": "Beans", "sku": "BEAN", "quantity": 1, "price": 30},
@@ -65,8 +64,8 @@ OPEN, CLOSED, RETURNED, CANCELLED = "open", "closed", "partially_returned", "can
 CODE_EFFECTS = {"acceptCoupon", "rejectCoupon", "acceptReferral", "rejectReferral"}
 ROLLBACKS = {"rollbackCoupon", "rollbackReferral"}
 PROPERTY = settings(
-    max_examples=30,
-    stateful_step_count=15,
+    max_examples=25,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -188,8 +187,7 @@ class CodesMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.generation = 0
-        self.model = Model([Session(customer, f"{prefix}0") for customer, prefix in SLOTS])
+        self.model = Model([])
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
 
@@ -213,26 +211,38 @@ class CodesMachine(RuleBasedStateMachine):
 
     # ---- steps -------------------------------------------------------------------------------------------
 
-    @precondition(lambda self: self._has("", OPEN, CANCELLED))
     @rule(
         data=st.data(),
+        customer=st.sampled_from(CUSTOMERS),
+        fresh=st.booleans(),
         coupon=st.sampled_from(["", COUPON, COUPON.lower()]),
         promo=st.booleans(),
         welcome=st.booleans(),
         unknown=st.booleans(),
         referral=st.sampled_from(["", REFERRAL, REFERRAL.lower()]),
+        state=st.sampled_from([OPEN, CLOSED]),
     )
     def carry(
-        self, data: st.DataObject, coupon: str, promo: bool, welcome: bool, unknown: bool, referral: str
+        self,
+        data: st.DataObject,
+        customer: str,
+        fresh: bool,
+        coupon: str,
+        promo: bool,
+        welcome: bool,
+        unknown: bool,
+        referral: str,
+        state: str,
     ) -> None:
-        """Given a cart (a new one in a slot whose session was cancelled), when it carries these codes, then
-        each is accepted or rejected as the model says, and each accepted one gives its discount."""
-        session = self._pick(data, "", OPEN, CANCELLED)
-        if session.state == CANCELLED:
-            self.generation += 1
-            index = self.model.sessions.index(session)
-            customer, prefix = SLOTS[index]
-            session = self.model.sessions[index] = Session(customer, f"{prefix}{self.generation}")
+        """Given a customer's new cart (or one of their open ones), when it carries these codes (and closes in
+        the same request, or not), then each is accepted or rejected as the model says, each accepted one
+        gives its discount, and a close redeems those accepted."""
+        mine = [s for s in self.model.sessions if s.customer == customer and s.state == OPEN]
+        if fresh or not mine:
+            session = Session(customer, f"s{len(self.model.sessions)}")
+            self.model.sessions.append(session)
+        else:
+            session = data.draw(st.sampled_from(mine), label="session")
         wanted = (coupon, PROMO if promo else "", WELCOME if welcome else "", UNKNOWN if unknown else "")
         session.coupon_codes = [c for c in wanted if c]
         session.referral_code = referral
@@ -242,12 +252,16 @@ class CodesMachine(RuleBasedStateMachine):
             cartItems=CART,
             couponCodes=session.coupon_codes,
             referralCode=referral,
+            state=state,
         )
-        session.state = OPEN
         expected = self.model.evaluate(session)
         assert code_answers(body) == expected
         assert discounts(body) == self.model.discounts(expected)
         assert not rollbacks(body)
+        session.state = state
+        if state == CLOSED:
+            self.model.commit(session, expected)
+            session.returned, session.close_answer = [0] * len(UNITS), expected
 
     @precondition(lambda self: self._has(OPEN))
     @rule(data=st.data())
