@@ -12,8 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib.admin.models import CHANGE
-from django.db import transaction
 from django.db.models import QuerySet
 from unfold.widgets import (
     UnfoldAdminDecimalFieldWidget,
@@ -26,12 +24,12 @@ from unfold.widgets import (
 )
 
 from patronage.campaigns.models import Campaign
-from patronage.core.audit import audit
 from patronage.core.errors import DomainError
 from patronage.promocodes.models import PromoCodeGroup
 
 from .codes import DEFAULT_ALPHABET, check_pattern
-from .models import MAX_CODE_LENGTH, MAX_USAGE_LIMIT, CampaignCodeSource, Coupon
+from .models import MAX_CODE_LENGTH, MAX_USAGE_LIMIT, Coupon
+from .sources import campaign_code_sources_set
 
 MAX_GENERATED = 1_000_000
 MAX_RECIPIENTS = 1000
@@ -343,14 +341,6 @@ class CodeSourcesForm(forms.Form):
             environment_id=campaign.application.environment_id
         ).order_by("name")
 
-    @transaction.atomic
     def save(self, *, campaign: Campaign, actor: Any) -> None:
         """Make the chosen groups the campaign's code sources (audited against the campaign)."""
-        wanted = {group.pk: group for group in self.cleaned_data["groups"]}
-        current = set(CampaignCodeSource.objects.filter(campaign=campaign).values_list("group_id", flat=True))
-        CampaignCodeSource.objects.filter(campaign=campaign).exclude(group_id__in=list(wanted)).delete()
-        CampaignCodeSource.objects.bulk_create(
-            [CampaignCodeSource(campaign=campaign, group_id=pk) for pk in wanted if pk not in current]
-        )
-        names = ", ".join(group.name for group in wanted.values()) or "none"
-        audit(actor, campaign, CHANGE, f"Promo-code groups accepted at checkout: {names}")
+        campaign_code_sources_set(campaign=campaign, groups=self.cleaned_data["groups"], actor=actor)
