@@ -27,6 +27,7 @@ def _form(**fields: Any) -> dict[str, Any]:
         "time_zone": "Europe/Warsaw",
         "description": "",
         "default_discount_scope": "sessionTotal",
+        "coupon_code_case": "insensitive-uppercase",
         "api_keys-TOTAL_FORMS": "0",
         "api_keys-INITIAL_FORMS": "0",
         **fields,
