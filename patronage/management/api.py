@@ -22,6 +22,7 @@ from patronage.workspace.models import Application
 
 from .analytics import router as analytics_router
 from .campaigns import router as campaigns_router
+from .coupons import router as coupons_router
 from .offers import router as offers_router
 from .promocodes import router as promocodes_router
 from .referrals import router as referrals_router
@@ -124,3 +125,4 @@ api.add_router("/segments", segments_router)
 api.add_router("/applications", analytics_router)
 api.add_router("/applications", campaigns_router)
 api.add_router("/applications", referrals_router)
+api.add_router("/applications", coupons_router)
