@@ -14,6 +14,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -253,10 +254,12 @@ def _json_pointers() -> Iterator[None]:
     try:
         yield
     except DomainError as exc:
-        for detail in exc.details:
-            pointer = detail.pointer
-            if pointer and detail.line is None and not pointer.startswith(("/", "query:", "header:")):
-                detail.pointer = "/" + pointer
+        exc.details = [
+            replace(d, pointer="/" + d.pointer)
+            if d.pointer and d.line is None and not d.pointer.startswith(("/", "query:", "header:"))
+            else d
+            for d in exc.details
+        ]
         raise
 
 
@@ -299,13 +302,19 @@ def _pattern(body: CouponSettings, prefix: str | None = None) -> dict[str, Any]:
     return settings
 
 
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _limits(limits: list[LimitConfig] | None) -> list[dict[str, Any]] | None:
     if limits is None:
         return None
     return [
         {
             "action": limit.action,
-            "limit": limit.limit,
+            "limit": int(limit.limit)
+            if limit.limit == limit.limit.to_integral_value()
+            else float(limit.limit),
             "entities": limit.entities,
             **({"period": limit.period} if limit.period else {}),
         }
