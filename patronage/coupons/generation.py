@@ -188,6 +188,7 @@ class CodeDrawer:
             self.reject = bytes(range(keep, 256))
             self.table = bytes.maketrans(bytes(range(keep)), (self.pool * (keep // n)).encode("latin-1"))
             self.template = "%s".join(self.parts)
+        self.capacity = len(self.pool) ** self.width
 
     def _characters(self, count: int) -> str:
         """``count`` random characters of the pool."""
@@ -205,6 +206,8 @@ class CodeDrawer:
 
     def draw(self, count: int) -> list[str]:
         """``count`` codes, distinct among themselves."""
+        if count > self.capacity:
+            raise ValidationFailed(f"The pattern makes fewer than {count:,} different codes")
         made: set[str] = set()
         width = self.width
         while len(made) < count:
@@ -333,9 +336,10 @@ class Staging:
             )
         ]
 
-    def merge(self, *, campaign: Campaign, fixed: dict[str, Any], where: str = "") -> int:
+    def merge(self, *, campaign: Campaign, fixed: dict[str, Any], limit: int | None = None) -> int:
         """Insert the staged rows as coupons of ``campaign``: staged columns from the table, the others
-        from ``fixed`` (field name -> value). Values taken already are left out. Returns rows inserted."""
+        from ``fixed`` (field name -> value). Values taken already are left out. Returns rows inserted;
+        at most ``limit`` (then the coupons taken are left out before counting, by an anti-join)."""
         values = {
             "application": campaign.application_id,
             "campaign": campaign.pk,
@@ -370,14 +374,23 @@ class Staging:
                     db_value(Coupon, name, value) if name not in ("application", "campaign") else value
                 )
                 expressions.append("%s")
-        promos = table_name(PromoCode)
+        promos, coupons = table_name(PromoCode), table_name(Coupon)
+        params.append(campaign.application.environment_id)
+        only = ""
+        if limit is not None:
+            only = (
+                f" AND NOT EXISTS (SELECT 1 FROM {coupons} c"
+                " WHERE c.application_id = %s AND c.value = s.value) ORDER BY s.value LIMIT %s"
+            )
+            params += [campaign.application_id, limit]
+        else:
+            only = " ORDER BY s.value"
         sql = (
-            f"INSERT INTO {table_name(Coupon)} ({column_names(Coupon, WRITTEN)}) "
+            f"INSERT INTO {coupons} ({column_names(Coupon, WRITTEN)}) "
             f"SELECT {', '.join(expressions)} FROM {self.table} s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {promos} p WHERE p.environment_id = %s AND p.code = s.value)"
-            f"{where} ORDER BY s.value ON CONFLICT (application_id, value) DO NOTHING"
+            f"{only} ON CONFLICT (application_id, value) DO NOTHING"
         )
-        params.append(campaign.application.environment_id)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return int(cursor.rowcount)
@@ -416,13 +429,14 @@ def write_generated(
     batch_id: str,
     chunk: int = CHUNK,
     on_chunk: Callable[[int], None] | None = None,
+    after_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Draw and insert ``count`` coupons; returns how many were made. Raises ``ValidationFailed`` when
     the pattern has too few unused codes left.
 
     Each chunk is one ``transaction.atomic`` block: outside a transaction (a background job) every chunk
     commits on its own; inside one, the caller's transaction holds it all. ``on_chunk(made_so_far)`` runs
-    inside each chunk's block.
+    inside each chunk's block, ``after_chunk(made_so_far)`` after it.
     """
     drawer = CodeDrawer(pattern, alphabet, campaign.application.coupon_code_case)
     fixed = fixed_fields(fields, batch_id=batch_id)
@@ -431,17 +445,25 @@ def write_generated(
         size = min(chunk, count - made)
         with transaction.atomic():
             staging = Staging(["value"])
-            added = 0
-            for _ in range(MAX_TOP_UPS):
-                staging.load([(code,) for code in drawer.draw(size - added)])
-                added += staging.merge(campaign=campaign, fixed=fixed)
+            added, draw = 0, size
+            for attempt in range(MAX_TOP_UPS):
+                staging.load([(code,) for code in drawer.draw(draw)])
+                # Top-ups draw more than the shortfall when many codes collide, and insert only that.
+                inserted = staging.merge(
+                    campaign=campaign, fixed=fixed, limit=size - added if attempt else None
+                )
+                added += inserted
                 staging.clear()
                 if added >= size:
                     break
+                short = size - added
+                draw = min(drawer.capacity, short * min(20, max(2, -(-draw // max(inserted, 1)))))
             staging.drop()
             made += added
             if on_chunk is not None:
                 on_chunk(made)
+        if after_chunk is not None:
+            after_chunk(made)
         if added < size:
             raise ValidationFailed(
                 f"Only {made:,} of {count:,} codes could be made: the pattern {pattern!r} has too few "
@@ -500,8 +522,10 @@ def coupon_generation_run(
     def chunk_done(made: int) -> None:
         CouponGeneration.objects.filter(pk=generation_id).update(made=made)
         generation.made = made
+
+    def chunk_committed(made: int) -> None:
         if progress is not None:
-            transaction.on_commit(lambda: progress(made, generation.requested))
+            progress(made, generation.requested)
 
     status, error = GenerationStatus.DONE, ""
     try:
@@ -514,7 +538,9 @@ def coupon_generation_run(
             alphabet=alphabet,
             fields=fields,
             batch_id=generation.batch_id,
+            chunk=CHUNK,
             on_chunk=chunk_done,
+            after_chunk=chunk_committed,
         )
     except ValidationFailed as exc:
         status, error = GenerationStatus.FAILED, exc.message
