@@ -91,14 +91,18 @@ print(json.dumps({"s": seconds, "created": result.created}))
 """
 
 
-def _floor_insert(url: str, values: Path, app_id: int, campaign_id: int) -> float:
-    """The engine's own INSERT ... SELECT of the values into the real table (rolled back)."""
+def _floor_insert(url: str, values: Path, app_id: int, campaign_id: int, *, checks: bool = True) -> float:
+    """The engine's own INSERT ... SELECT of the values into the real table (rolled back). Without
+    ``checks`` the foreign-key triggers are off (``session_replication_role``, superuser only): a diagnostic
+    of what those per-row checks cost, never how the product runs."""
     psql(url, "DROP TABLE IF EXISTS bare_values; CREATE TABLE bare_values (value text)")
     psql(url, f"\\copy bare_values FROM '{values}'")
     psql(url, "CHECKPOINT")
+    replica = "" if checks else "SET LOCAL session_replication_role = replica; "
     seconds = psql(
         url,
-        "BEGIN; INSERT INTO coupons_coupon (application_id, campaign_id, value, usage_limit, usage_counter, "
+        f"BEGIN; {replica}INSERT INTO coupons_coupon (application_id, campaign_id, value, usage_limit, "
+        "usage_counter, "
         "discount_counter, reservation_counter, recipient_integration_id, attributes, limits, batch_id, "
         "reservation, is_reservation_mandatory, implicitly_reserved, created) "
         f"SELECT {app_id}, {campaign_id}, value, 1, 0, 0, 0, '', '{{}}', '[]', 'floor', true, false, false, "
@@ -119,7 +123,7 @@ def _unique_floor(url: str, values: Path) -> float:
     )
 
 
-def _report(name: str, ours: float, floor: float, insert: float, count: int) -> dict[str, Any]:
+def _report(name: str, ours: float, floor: float, insert: float, bare: float, count: int) -> dict[str, Any]:
     ratio = ours / floor
     print(
         f"{name:8} ours {ours:7.2f} s   psql \\copy into a unique-index table {floor:7.2f} s   "
@@ -128,11 +132,13 @@ def _report(name: str, ours: float, floor: float, insert: float, count: int) -> 
     print(
         f"         PostgreSQL INSERT ... SELECT of the same values into the real coupon table {insert:.2f} s"
     )
+    print(f"         the same without its foreign-key checks (diagnostic, superuser only) {bare:.2f} s")
     return {
         "ours_s": round(ours, 2),
         "unique_copy_s": round(floor, 2),
         "ratio": round(ratio, 2),
         "floor_insert_s": round(insert, 2),
+        "floor_insert_without_fk_checks_s": round(bare, 2),
         "count": count,
     }
 
@@ -148,7 +154,8 @@ def bench_generate(url: str, ids: tuple[int, int], rows: int) -> dict[str, Any]:
     psql(url, "VACUUM ANALYZE coupons_coupon")
     floor = _unique_floor(url, values)
     insert = _floor_insert(url, values, app_id, campaign_id)
-    return _report("generate", measured["s"], floor, insert, measured["made"])
+    bare = _floor_insert(url, values, app_id, campaign_id, checks=False)
+    return _report("generate", measured["s"], floor, insert, bare, measured["made"])
 
 
 def write_csv(path: Path, rows: int) -> Path:
@@ -186,7 +193,8 @@ def bench_import(url: str, ids: tuple[int, int], rows: int) -> dict[str, Any]:
     psql(url, "VACUUM ANALYZE coupons_coupon")
     floor = _unique_floor(url, values)
     insert = _floor_insert(url, values, app_id, campaign_id)
-    return _report("import", measured["s"], floor, insert, measured["created"])
+    bare = _floor_insert(url, values, app_id, campaign_id, checks=False)
+    return _report("import", measured["s"], floor, insert, bare, measured["created"])
 
 
 SECTIONS: dict[str, Callable[[str, tuple[int, int], int], dict[str, Any]]] = {
