@@ -307,6 +307,13 @@ class Staging:
         with connection.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({marks})", rows)
 
+    def analyze(self) -> None:
+        """Give the planner the staged rows' statistics (a TEMP table has none): a million staged lines are
+        then hash-joined against the application's codes instead of probed one by one."""
+        if self.postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {self.table}")
+
     def clear(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {self.table}")

@@ -327,6 +327,7 @@ def import_coupons_csv(
         staging.load(rows)
     staged = len(copy_lines) + len(rows)
     del copy_lines, rows
+    staging.analyze()
     taken = staging.taken(application.pk, application.environment_id)
     for line, value, what in taken:
         where = "a coupon of this application" if what == "coupon" else "a promo code of this environment"
