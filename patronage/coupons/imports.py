@@ -167,7 +167,7 @@ class _Parsers:
             return known
         try:
             value = json.loads(cell)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _BadCell("attributes", f"the attributes are not valid JSON ({exc.msg})") from None
         if not isinstance(value, dict):
             raise _BadCell("attributes", 'the attributes must be a JSON object, e.g. {"channel": "print"}')
@@ -342,7 +342,12 @@ def import_coupons_csv(
         staging.drop()
         return outcome
     tell(phase="Saving coupons", rows=total, fraction=0.7)
-    fixed = {"batch_id": new_batch_id(), "import_id": import_id, "limits": [], "reservation_limit": None}
+    fixed: dict[str, Any] = {
+        "batch_id": new_batch_id(),
+        "import_id": import_id,
+        "limits": [],
+        "reservation_limit": None,
+    }
     created = staging.merge(campaign=campaign, fixed=fixed)
     staging.drop()
     expected = staged - len({line for line, _, _ in taken})
