@@ -66,7 +66,16 @@ def test_run_all_lists_the_scenarios_without_running_them() -> None:
     result = bench(str(BENCH / "run_all.py"), "--list")
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["customers", "engine", "mailings", "offers", "promocodes", "segments", "session_update"]
+    assert names == [
+        "coupons",
+        "customers",
+        "engine",
+        "mailings",
+        "offers",
+        "promocodes",
+        "segments",
+        "session_update",
+    ]
     assert "beside the raw engine" in result.stdout
 
 
