@@ -361,7 +361,11 @@ def _notification(runs: list[Any]) -> Any:
     def run(env: Env) -> None:
         env.emit(
             "showNotification",
-            {"notificationType": as_text(kind, env), "title": as_text(title, env), "body": as_text(body, env)},
+            {
+                "notificationType": as_text(kind, env),
+                "title": as_text(title, env),
+                "body": as_text(body, env),
+            },
         )
 
     return run
