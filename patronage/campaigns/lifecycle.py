@@ -411,7 +411,8 @@ def _apply_attribute_updates(
     updates = [e.props for e in effects if e.effect_type == "updateAttribute"]
     if not updates:
         return
-    session_attrs, profile_attrs = {}, {}
+    session_attrs: dict[str, Any] = {}
+    profile_attrs: dict[str, Any] = {}
     for props in updates:
         target, _, name = props["path"].partition(".")
         (session_attrs if target == "Session" else profile_attrs)[name] = props["value"]

@@ -110,8 +110,8 @@ def build(application_id: int, version: int) -> Plan:
         plan.webhook_ids.update(_webhook_ids(ruleset.rules))
         ordered.append((group.id, c.position, -c.pk, node))
     ordered.sort(key=lambda row: (row[1], abs(row[2])))
-    for parent_id, _, _, node in ordered:
-        nodes.get(parent_id, root).children.append(node)
+    for parent_id, _, _, child in ordered:
+        nodes.get(parent_id, root).children.append(child)
     return plan
 
 

@@ -114,7 +114,7 @@ def _check(
             errors.add("A campaign name has at most 200 characters", pointer="/name")
         elif (
             Campaign.objects.filter(application=application, name=name, deleted_at=None)
-            .exclude(pk=campaign.pk if campaign else None)
+            .exclude(pk=campaign.pk if campaign else 0)
             .exists()
         ):
             errors.add(f"{application.name} already has a campaign named {name!r}", pointer="/name")

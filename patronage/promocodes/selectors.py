@@ -88,8 +88,8 @@ def customer_issues(profile: CustomerProfile) -> list[PromoCodeIssue]:
         )
     }
     orders: dict[int, tuple[int, str]] = {}
-    for resolve in REDEMPTION_ORDERS if used else []:
-        orders.update(resolve(set(used)))
+    for find_orders in REDEMPTION_ORDERS if used else []:
+        orders.update(find_orders(set(used)))
     for issue in issues:
         issue.mailing_name = names.get(issue.mailing_id or 0, "")  # type: ignore[attr-defined]
         issue.redeemed_at = used.get(issue.promo_code_id or 0)  # type: ignore[attr-defined]

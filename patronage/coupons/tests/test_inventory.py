@@ -59,8 +59,8 @@ def redeem(code: Coupon | Referral, by: CustomerProfile, *, rolled_back: bool = 
     Redemption.objects.create(
         application=code.application,
         kind=Redemption.Kind.COUPON if is_coupon else Redemption.Kind.REFERRAL,
-        coupon=code if is_coupon else None,
-        referral=None if is_coupon else code,
+        coupon=code if isinstance(code, Coupon) else None,
+        referral=code if isinstance(code, Referral) else None,
         campaign=code.campaign,
         code=str(code),
         session=session,

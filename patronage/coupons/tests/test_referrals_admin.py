@@ -193,7 +193,8 @@ def test_export_gives_what_the_list_shows(admin_client: Client, campaign: Campai
     referral(campaign, "+SUM(1)", "bob")
     answer = admin_client.get(LIST + "export/", {"advocate": "bob"})
     assert answer.status_code == 200 and answer["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(answer.streaming_content).decode())))
+    content = b"".join(answer.streaming_content)  # type: ignore[attr-defined]
+    rows = list(csv.DictReader(io.StringIO(content.decode())))
     assert [(r["code"], r["advocateprofileintegrationid"]) for r in rows] == [("'+SUM(1)", "bob")]
 
 

@@ -63,6 +63,7 @@ def test_a_valid_coupon_is_accepted_redeemed_at_close_and_given_back_on_cancel(
     code.refresh_from_db()
     assert code.usage_counter == 1
     (used,) = Redemption.objects.filter(coupon=code)
+    assert used.profile is not None
     assert used.session.integration_id == "s-1" and used.profile.integration_id == "c-1"
     # and a second customer may not use it (limit 1)
     other = api.session("s-2", profileId="c-2", cartItems=CART, couponCodes=["SAVE10"]).json()
@@ -270,6 +271,7 @@ def test_an_issued_promo_code_is_redeemed_at_close_and_given_back_on_cancel(
     ).json()
     assert effects(body, "acceptCoupon") and effects(body, "setDiscount")
     promo = PromoCode.objects.get(code="WINTER-A1")
+    assert promo.redeemed_by is not None
     assert promo.redeemed_at is not None and promo.redeemed_by.integration_id == "c-1"
     assert Redemption.objects.get(promo_code_id=promo.pk).session.integration_id == "s-1"
     # the same code through the promo-code API now fails: one rule for both ways in
@@ -328,7 +330,8 @@ def test_a_referral_code_rewards_the_friend_and_the_advocate_and_counts_at_close
     assert reward["recipientIntegrationId"] == "anna" and reward["referralId"] == code.pk
     code.refresh_from_db()
     assert code.usage_counter == 1
-    assert Redemption.objects.get(referral=code).profile.integration_id == "bob"
+    friend = Redemption.objects.get(referral=code).profile
+    assert friend is not None and friend.integration_id == "bob"
     cancelled = api.session("s-1", profileId="bob", state="cancelled").json()
     assert effects(cancelled, "rollbackReferral")[0]["props"] == {"value": "ref-anna"}
     code.refresh_from_db()
