@@ -10,12 +10,13 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from patronage.core.errors import ErrorDetail, NotFound
 from patronage.coupons import inventory, referrals, reservations
 from patronage.coupons.models import MAX_USAGE_LIMIT
 from patronage.coupons.presenters import coupon_json, referral_json
+from patronage.coupons.schemas import Body, CouponOut, ReferralOut
 from patronage.customers.models import CustomerProfile
 from patronage.workspace.models import ApiKey
 
@@ -36,10 +37,6 @@ ERRORS = {
 
 def _key(request: HttpRequest) -> ApiKey:
     return request.auth  # type: ignore[attr-defined,no-any-return]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
 
 
 class NewReferral(Body):
@@ -83,37 +80,9 @@ class InventoryQuery(Schema):
 # --- documentation of the answers (presenters build them) -------------------------------------------------
 
 
-class ReferralOut(Schema):
-    id: int
-    created: dt.datetime
-    startDate: dt.datetime | None = None
-    expiryDate: dt.datetime | None = None
-    usageLimit: int
-    campaignId: int
-    advocateProfileIntegrationId: str
-    friendProfileIntegrationId: str | None = None
-    attributes: dict[str, Any]
-    importId: int | None = None
-    code: str
-    usageCounter: int
-    batchId: str | None = None
-
-
 class ReferralPage(Schema):
     totalResultSize: int
     data: list[ReferralOut]
-
-
-class CouponOut(Schema):
-    id: int
-    created: dt.datetime
-    campaignId: int
-    value: str
-    usageLimit: int
-    usageCounter: int
-    reservation: bool
-    isReservationMandatory: bool
-    implicitlyReserved: bool
 
 
 class ProfilePage(Schema):

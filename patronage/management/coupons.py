@@ -21,7 +21,6 @@ from typing import Any, Literal
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
-from pydantic import BaseModel, ConfigDict
 
 from patronage.campaigns.models import Campaign
 from patronage.core import clock
@@ -32,6 +31,7 @@ from patronage.coupons.generation import MAX_RECIPIENT_LENGTH
 from patronage.coupons.imports import KIND as IMPORT_KIND
 from patronage.coupons.models import MAX_USAGE_LIMIT
 from patronage.coupons.presenters import coupon_json
+from patronage.coupons.schemas import Body, CouponOut, ImportOut
 from patronage.coupons.selectors import CouponFilters, coupon_get, coupons_filtered, coupons_sorted
 from patronage.dataio.models import ImportJob
 from patronage.dataio.services import import_job_create
@@ -55,10 +55,6 @@ Validity = Literal["", "expired", "validNow", "validFuture"]
 
 
 # ---- bodies ------------------------------------------------------------------------------------------------
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
 
 
 class LimitConfig(Body):
@@ -160,31 +156,6 @@ class ExportQuery(DeleteQuery):
 # ---- answers (documentation; presenters build them) ---------------------------------------------------
 
 
-class CouponOut(Schema):
-    id: int
-    created: dt.datetime
-    campaignId: int
-    value: str
-    usageLimit: int
-    usageCounter: int
-    discountLimit: float | None = None
-    discountCounter: float | None = None
-    discountRemainder: float | None = None
-    reservationLimit: int | None = None
-    reservationCounter: int | None = None
-    startDate: dt.datetime | None = None
-    expiryDate: dt.datetime | None = None
-    limits: list[dict[str, Any]] | None = None
-    attributes: dict[str, Any] | None = None
-    referralId: int | None = None
-    recipientIntegrationId: str | None = None
-    importId: int | None = None
-    reservation: bool | None = None
-    batchId: str | None = None
-    isReservationMandatory: bool | None = None
-    implicitlyReserved: bool | None = None
-
-
 class CouponsCreated(Schema):
     totalResultSize: int
     data: list[CouponOut]
@@ -193,15 +164,6 @@ class CouponsCreated(Schema):
 class CouponPage(Schema):
     hasMore: bool
     data: list[CouponOut]
-
-
-class ImportOut(Schema):
-    id: int
-    created: dt.datetime
-    accountId: int
-    userId: int
-    entity: str
-    amount: int
 
 
 class SilentQuery(Schema):

@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
-from pydantic import BaseModel, ConfigDict
 
 from patronage.campaigns.models import Campaign
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.coupons import referrals
 from patronage.coupons.models import MAX_USAGE_LIMIT
 from patronage.coupons.presenters import referral_json
+from patronage.coupons.schemas import Body, ImportOut, ReferralOut
 from patronage.integration.presenters import ACCOUNT_ID, json_response
 from patronage.workspace.models import Application
 
@@ -41,11 +41,9 @@ SORTS = {
 }
 
 
-class UpdateReferral(BaseModel):
+class UpdateReferral(Body):
     """PUT-replace, as Talon.One's update of a code: the friend and the dates left out become none; the
     usage limit and the attributes left out stay."""
-
-    model_config = ConfigDict(extra="ignore")
 
     friendProfileIntegrationId: str | None = Field(default=None, max_length=1000)
     startDate: dt.datetime | None = None
@@ -77,34 +75,9 @@ class ExportQuery(ReferralFilter):
     dateFormat: str = ""
 
 
-class ReferralOut(Schema):
-    id: int
-    created: dt.datetime
-    startDate: dt.datetime | None = None
-    expiryDate: dt.datetime | None = None
-    usageLimit: int
-    campaignId: int
-    advocateProfileIntegrationId: str
-    friendProfileIntegrationId: str | None = None
-    attributes: dict[str, Any]
-    importId: int | None = None
-    code: str
-    usageCounter: int
-    batchId: str | None = None
-
-
 class ReferralPage(Schema):
     hasMore: bool
     data: list[ReferralOut]
-
-
-class ImportOut(Schema):
-    id: int
-    created: dt.datetime
-    accountId: int
-    userId: int
-    entity: str
-    amount: int
 
 
 def _application(application_id: int) -> Application:
