@@ -47,6 +47,7 @@ from patronage.dataio.registry import (
 )
 from patronage.workspace.models import CodeCase, Environment
 
+from .exports import EXPORT_COLUMNS
 from .generation import MAX_DISCOUNT_LIMIT, MAX_RECIPIENT_LENGTH, Staging, new_batch_id
 from .models import MAX_CODE_LENGTH, MAX_USAGE_LIMIT, MIN_CODE_LENGTH, Coupon
 
@@ -60,27 +61,8 @@ IMPORT_COLUMNS = (
     "discountlimit",
     "attributes",
 )
-# Columns of a coupon export that an import does not read.
-EXPORT_ONLY = (
-    "accountid",
-    "applicationid",
-    "batchid",
-    "campaignid",
-    "counter",
-    "created",
-    "deleted",
-    "deleted_changelogid",
-    "discount_counter",
-    "discount_limitval",
-    "id",
-    "importid",
-    "is_reservation_mandatory",
-    "limits",
-    "referralid",
-    "reservation",
-    "reservation_counter",
-    "reservation_limitval",
-)
+# Columns of a coupon export that an import does not read: an export re-imports as it is.
+EXPORT_ONLY = tuple(column for column in EXPORT_COLUMNS if column not in IMPORT_COLUMNS)
 COLUMNS = Columns(required=("value",), optional=IMPORT_COLUMNS[1:], ignored=EXPORT_ONLY)
 STAGED = (
     "line",
