@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -206,3 +207,16 @@ def warn_if_disturbed(raw: dict[str, Any], phases: Sequence[str]) -> None:
     busy = max(raw[p]["cpu"]["other_cores"] for p in phases)
     if busy > 0.15:
         print(f"warning: other processes used up to {busy} cores during the run; the figures are disturbed")
+
+
+def run_step(script: str, database_url: str, name: str, *args: str) -> dict[str, Any]:
+    """A step of a benchmark script in its own product process (``script --step NAME``, Django set up on
+    ``database_url``): its JSON answer, the last line it prints."""
+    cmd = [sys.executable, str(Path(script).resolve()), "--step", name, "--database-url", database_url, *args]
+    done = subprocess.run(
+        cmd, env=env_for(database_url), cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"step {name} failed ({done.returncode}): {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

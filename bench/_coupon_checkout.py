@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import _common as steps
 import session_update as su
-from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, env_for
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database
 from loadgen import percentiles
 
 DATABASE = "patronage_bench_checkout"
@@ -121,22 +121,7 @@ STEPS = {"setup": step_setup, "race": step_race}
 
 
 def run_step(database_url: str, name: str, *args: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--step",
-        name,
-        "--database-url",
-        database_url,
-        *args,
-    ]
-    done = subprocess.run(
-        cmd, env=env_for(database_url), cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"step {name} failed ({done.returncode}): {done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return steps.run_step(__file__, database_url, name, *args)
 
 
 # --- HTTP -------------------------------------------------------------------------------------------------

@@ -40,9 +40,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import _common as steps
 import psycopg
 import session_update as su
-from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, env_for, warn_if_disturbed
+from _common import DEFAULT_DATABASE_URL, ROOT, ensure_database, warn_if_disturbed
 from loadgen import percentiles
 
 DATABASE = "patronage_bench_engine"
@@ -448,23 +449,7 @@ STEPS = {
 
 
 def run_step(database_url: str, name: str, *args: str) -> dict[str, Any]:
-    """A step in its own product process (Django set up on ``database_url``), its JSON answer."""
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--step",
-        name,
-        "--database-url",
-        database_url,
-        *args,
-    ]
-    done = subprocess.run(
-        cmd, env=env_for(database_url), cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"step {name} failed ({done.returncode}): {done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return steps.run_step(__file__, database_url, name, *args)
 
 
 # --- HTTP phases -------------------------------------------------------------------------------------
