@@ -80,7 +80,7 @@ class CouponFields:
     is_reservation_mandatory: bool = False
     implicitly_reserved: bool = False
 
-    def check(self, errors: ErrorCollector | None = None, *, prefix: str = "") -> None:
+    def check(self, errors: ErrorCollector | None = None, *, prefix: str = "/") -> None:
         own = errors is None
         errors = errors or ErrorCollector()
         check_usage_limit(self.usage_limit, errors, pointer=f"{prefix}usageLimit")
@@ -130,7 +130,7 @@ class CouponFields:
         return cls(**values)
 
 
-def check_usage_limit(value: int, errors: ErrorCollector, *, pointer: str = "usageLimit") -> None:
+def check_usage_limit(value: int, errors: ErrorCollector, *, pointer: str = "/usageLimit") -> None:
     if not (0 <= value <= MAX_USAGE_LIMIT):
         errors.add(f"The usage limit must be between 0 (unlimited) and {MAX_USAGE_LIMIT:,}", pointer=pointer)
 

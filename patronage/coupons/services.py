@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 
-def _count(count: int, most: int, *, pointer: str = "numberOfCoupons") -> None:
+def _count(count: int, most: int, *, pointer: str = "/numberOfCoupons") -> None:
     if isinstance(count, bool) or not isinstance(count, int) or not (1 <= count <= most):
         raise ValidationFailed(
             f"The number of coupons must be between 1 and {most:,}, not {count!r}",

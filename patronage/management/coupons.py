@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -24,7 +22,7 @@ from ninja import Field, Query, Router, Schema
 
 from patronage.campaigns.models import Campaign
 from patronage.core import clock
-from patronage.core.errors import DomainError, ErrorDetail, NotFound, ValidationFailed
+from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.coupons import services
 from patronage.coupons.exports import coupons_export_rows
 from patronage.coupons.generation import MAX_RECIPIENT_LENGTH
@@ -210,21 +208,6 @@ def _coupon_campaign(application_id: int, campaign_id: int) -> Campaign:
     return campaign
 
 
-@contextmanager
-def _json_pointers() -> Iterator[None]:
-    """The services name body fields bare (``usageLimit``); answer them as JSON pointers (``/usageLimit``)."""
-    try:
-        yield
-    except DomainError as exc:
-        exc.details = [
-            replace(d, pointer="/" + d.pointer)
-            if d.pointer and d.line is None and not d.pointer.startswith(("/", "query:", "header:"))
-            else d
-            for d in exc.details
-        ]
-        raise
-
-
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
@@ -305,23 +288,22 @@ def create_coupons(
     ``validCharacters``). The campaign needs the feature "coupons"."""
     require(request, ADD)
     campaign = _coupon_campaign(application_id, campaign_id)
-    with _json_pointers():
-        made = services.coupons_create(
-            campaign=campaign,
-            count=body.numberOfCoupons,
-            usage_limit=body.usageLimit,
-            discount_limit=body.discountLimit,
-            reservation_limit=body.reservationLimit,
-            start_date=body.startDate,
-            expiry_date=body.expiryDate,
-            recipient_integration_id=body.recipientIntegrationId or "",
-            attributes=body.attributes,
-            is_reservation_mandatory=body.isReservationMandatory,
-            implicitly_reserved=body.implicitlyReserved,
-            limits=_limits(body.limits),
-            actor=request.user,
-            **_pattern(body, body.uniquePrefix),
-        )
+    made = services.coupons_create(
+        campaign=campaign,
+        count=body.numberOfCoupons,
+        usage_limit=body.usageLimit,
+        discount_limit=body.discountLimit,
+        reservation_limit=body.reservationLimit,
+        start_date=body.startDate,
+        expiry_date=body.expiryDate,
+        recipient_integration_id=body.recipientIntegrationId or "",
+        attributes=body.attributes,
+        is_reservation_mandatory=body.isReservationMandatory,
+        implicitly_reserved=body.implicitlyReserved,
+        limits=_limits(body.limits),
+        actor=request.user,
+        **_pattern(body, body.uniquePrefix),
+    )
     return _created(made, query.silent)
 
 
@@ -340,19 +322,18 @@ def create_coupons_for_multiple_recipients(
     """One personal code (only that customer may redeem it) per recipient, up to 1,000."""
     require(request, ADD)
     campaign = _coupon_campaign(application_id, campaign_id)
-    with _json_pointers():
-        made = services.coupons_for_recipients(
-            campaign=campaign,
-            recipients=body.recipientsIntegrationIds,
-            usage_limit=body.usageLimit,
-            discount_limit=body.discountLimit,
-            reservation_limit=body.reservationLimit,
-            start_date=body.startDate,
-            expiry_date=body.expiryDate,
-            attributes=body.attributes,
-            actor=request.user,
-            **_pattern(body),
-        )
+    made = services.coupons_for_recipients(
+        campaign=campaign,
+        recipients=body.recipientsIntegrationIds,
+        usage_limit=body.usageLimit,
+        discount_limit=body.discountLimit,
+        reservation_limit=body.reservationLimit,
+        start_date=body.startDate,
+        expiry_date=body.expiryDate,
+        attributes=body.attributes,
+        actor=request.user,
+        **_pattern(body),
+    )
     return _created(made, query.silent)
 
 
@@ -533,8 +514,7 @@ def update_coupon(
             data[field] = getattr(body, name)
     if "limits" in sent:
         data["limits"] = _limits(body.limits) or []
-    with _json_pointers():
-        coupon = services.coupon_update(coupon=coupon, data=data, actor=request.user)
+    coupon = services.coupon_update(coupon=coupon, data=data, actor=request.user)
     return json_response(coupon_json(coupon))
 
 
@@ -567,8 +547,7 @@ def update_coupon_batch(
     ):
         message = f"Campaign {campaign.pk} has no coupons of the batch {body.batchID!r}"
         raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer="/batchID")])
-    with _json_pointers():
-        services.coupons_update_batch(campaign=campaign, batch_id=body.batchID, data=data, actor=request.user)
+    services.coupons_update_batch(campaign=campaign, batch_id=body.batchID, data=data, actor=request.user)
     return json_response(None, status=204)
 
 
