@@ -21,3 +21,10 @@ def frozen_at(moment: dt.datetime) -> Iterator[None]:
         yield
     finally:
         _frozen = previous
+
+
+def assume_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A datetime read from a request, made aware: a naive one is UTC (what the Talon.One SDK sends)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment

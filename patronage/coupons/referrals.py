@@ -213,12 +213,6 @@ def _check_integration_id(errors: ErrorCollector, value: str, *, pointer: str, w
         errors.add(f"The {what} must be at most {MAX_ID} characters", pointer=pointer)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)  # the SDK sends naive datetimes: they are UTC
-    return value
-
-
 def _taken(application: Application, codes: Iterable[str]) -> set[str]:
     codes = list(codes)
     taken: set[str] = set()
@@ -270,7 +264,7 @@ def referral_create(
     """One code for ``advocate`` (Talon.One's create_referral); ``friend`` binds it to one friend. The code
     is made from the default pattern unless staff type one (``code``, kept in the application's case)."""
     campaign = referral_campaign(application, campaign_id)
-    start_date, expiry_date = _utc(start_date), _utc(expiry_date)
+    start_date, expiry_date = clock.assume_utc(start_date), clock.assume_utc(expiry_date)
     errors = ErrorCollector()
     _check_integration_id(errors, advocate, pointer="/advocateProfileIntegrationId", what="advocate's ID")
     if friend and len(friend) > MAX_ID:
@@ -325,7 +319,7 @@ def referrals_create_for_advocates(
     """One code per advocate, in the order given (Talon.One's create_referrals_for_multiple_advocates),
     all sharing one batch ID. A repeated advocate gets one code."""
     campaign = referral_campaign(application, campaign_id)
-    start_date, expiry_date = _utc(start_date), _utc(expiry_date)
+    start_date, expiry_date = clock.assume_utc(start_date), clock.assume_utc(expiry_date)
     errors = ErrorCollector()
     if not advocates:
         errors.add("Name at least one advocate", pointer="/advocateProfileIntegrationIds")
@@ -387,7 +381,7 @@ def referral_update(
 ) -> Referral:
     """Talon.One's update_referral: the friend and the dates are replaced (left out = none), the usage limit
     and the attributes only when given."""
-    start_date, expiry_date = _utc(start_date), _utc(expiry_date)
+    start_date, expiry_date = clock.assume_utc(start_date), clock.assume_utc(expiry_date)
     referral = Referral.objects.select_for_update(no_key=True, of=("self",)).get(pk=referral.pk)
     limit = referral.usage_limit if usage_limit is None else usage_limit
     errors = ErrorCollector()
@@ -451,7 +445,7 @@ def _parse_when(text: str) -> dt.datetime | None:
         if day is None:
             raise ValueError(text)
         value = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    return _utc(value)
+    return clock.assume_utc(value)
 
 
 def referrals_import(*, campaign: Campaign, source: IO[bytes], actor: Any = None) -> ImportResult:

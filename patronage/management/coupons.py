@@ -208,10 +208,6 @@ def _coupon_campaign(application_id: int, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
-
-
 def _flag(text: str) -> bool | None:
     return None if not text else text.lower() == "true"
 
@@ -226,12 +222,12 @@ def _filters(query: DeleteQuery, *, redeemed: str = "") -> CouponFilters:
         valid=query.valid,
         recipient_integration_id=query.recipientIntegrationId,
         referral_id=query.referralId,
-        created_before=_utc(query.createdBefore),
-        created_after=_utc(query.createdAfter),
-        starts_before=_utc(query.startsBefore),
-        starts_after=_utc(query.startsAfter),
-        expires_before=_utc(query.expiresBefore),
-        expires_after=_utc(query.expiresAfter),
+        created_before=clock.assume_utc(query.createdBefore),
+        created_after=clock.assume_utc(query.createdAfter),
+        starts_before=clock.assume_utc(query.startsBefore),
+        starts_after=clock.assume_utc(query.startsAfter),
+        expires_before=clock.assume_utc(query.expiresBefore),
+        expires_after=clock.assume_utc(query.expiresAfter),
     )
 
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 
 from patronage.campaigns.models import Campaign
+from patronage.core import clock
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.coupons import referrals
 from patronage.coupons.models import MAX_USAGE_LIMIT
@@ -96,10 +97,6 @@ def _campaign(application_id: int, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
-
-
 def _usable(text: str) -> bool | None:
     return None if not text else text.lower() == "true"
 
@@ -128,8 +125,8 @@ def list_referrals(
         campaign.application,
         campaign=campaign,
         code=filters.code,
-        created_before=_utc(filters.createdBefore),
-        created_after=_utc(filters.createdAfter),
+        created_before=clock.assume_utc(filters.createdBefore),
+        created_after=clock.assume_utc(filters.createdAfter),
         valid=filters.valid,
         usable=_usable(filters.usable),
         advocate=filters.advocate,
@@ -240,8 +237,8 @@ def export_referrals(request: HttpRequest, application_id: int, filters: Query[E
     rows = referrals.referrals_of(
         application,
         campaign=campaign,
-        created_before=_utc(filters.createdBefore),
-        created_after=_utc(filters.createdAfter),
+        created_before=clock.assume_utc(filters.createdBefore),
+        created_after=clock.assume_utc(filters.createdAfter),
         valid=filters.valid,
         usable=_usable(filters.usable),
         batch_id=filters.batchId,
