@@ -37,6 +37,7 @@ from patronage.campaigns.services import (
 )
 from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
 from patronage.integration.presenters import json_response
+from patronage.management.lookups import application_of
 from patronage.workspace.models import Application
 
 from .access import management_auth, require
@@ -202,14 +203,6 @@ class CampaignFilter(Paging):
 # ---- helpers --------------------------------------------------------------------------------------------
 
 
-def _application(application_id: int) -> Application:
-    application = Application.objects.filter(pk=application_id).first()
-    if application is None:
-        message = f"Application {application_id} not found"
-        raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer="query:applicationId")])
-    return application
-
-
 def _page(rows: QuerySet[Any], paging: Paging) -> tuple[int, list[Any]]:
     return rows.count(), list(rows[paging.skip : paging.skip + paging.pageSize])
 
@@ -266,7 +259,9 @@ def create_campaign(request: HttpRequest, application_id: int, body: NewCampaign
     """Lands in the base evaluation group unless ``evaluationGroupId`` names another. Its rules come next,
     with POST .../rulesets."""
     require(request, ADD)
-    campaign = campaign_create(application=_application(application_id), data=_input(body), user=request.user)
+    campaign = campaign_create(
+        application=application_of(application_id), data=_input(body), user=request.user
+    )
     return _campaign_answer(campaign, status=201)
 
 
@@ -274,7 +269,7 @@ def create_campaign(request: HttpRequest, application_id: int, body: NewCampaign
 def list_campaigns(request: HttpRequest, application_id: int, filters: Query[CampaignFilter]) -> HttpResponse:
     require(request, VIEW)
     campaigns = campaigns_of(
-        _application(application_id), name=filters.name, tags=filters.tags, state=filters.campaignState
+        application_of(application_id), name=filters.name, tags=filters.tags, state=filters.campaignState
     ).select_related("application")
     total, page = _page(_sorted(campaigns, filters.sort), filters)
     budgets = budgets_of(page)
@@ -288,7 +283,7 @@ def list_campaigns(request: HttpRequest, application_id: int, filters: Query[Cam
 )
 def get_campaign(request: HttpRequest, application_id: int, campaign_id: int) -> HttpResponse:
     require(request, VIEW)
-    return _campaign_answer(campaign_of(_application(application_id), campaign_id))
+    return _campaign_answer(campaign_of(application_of(application_id), campaign_id))
 
 
 @router.put(
@@ -298,7 +293,7 @@ def update_campaign(
     request: HttpRequest, application_id: int, campaign_id: int, body: UpdateCampaign
 ) -> HttpResponse:
     require(request, CHANGE)
-    campaign = campaign_of(_application(application_id), campaign_id)
+    campaign = campaign_of(application_of(application_id), campaign_id)
     return _campaign_answer(campaign_update(campaign=campaign, data=_input(body), user=request.user))
 
 
@@ -308,7 +303,7 @@ def update_campaign(
 def delete_campaign(request: HttpRequest, application_id: int, campaign_id: int) -> HttpResponse:
     """It stops at once and leaves every list; the effects it gave stay in the ledger."""
     require(request, DELETE)
-    campaign_delete(campaign=campaign_of(_application(application_id), campaign_id))
+    campaign_delete(campaign=campaign_of(application_of(application_id), campaign_id))
     return json_response(None, status=204)
 
 
@@ -326,7 +321,7 @@ def create_ruleset(
     """Rules in Talang, compiled before they are kept; with ``activate`` the campaign runs them from the
     next request on."""
     require(request, CHANGE)
-    campaign = campaign_of(_application(application_id), campaign_id)
+    campaign = campaign_of(application_of(application_id), campaign_id)
     ruleset = ruleset_create(
         campaign=campaign, rules=body.rules, bindings=body.bindings, activate=body.activate, user=request.user
     )
@@ -343,7 +338,7 @@ def list_rulesets(
 ) -> HttpResponse:
     """Newest version first."""
     require(request, VIEW)
-    campaign = campaign_of(_application(application_id), campaign_id)
+    campaign = campaign_of(application_of(application_id), campaign_id)
     total, page = _page(campaign.rulesets.order_by("-version"), paging)
     return json_response({"totalResultSize": total, "data": [ruleset_json(r) for r in page]})
 
@@ -355,7 +350,7 @@ def list_rulesets(
 )
 def get_ruleset(request: HttpRequest, application_id: int, campaign_id: int, ruleset_id: int) -> HttpResponse:
     require(request, VIEW)
-    campaign = campaign_of(_application(application_id), campaign_id)
+    campaign = campaign_of(application_of(application_id), campaign_id)
     ruleset = campaign.rulesets.filter(pk=ruleset_id).first()
     if ruleset is None:
         raise NotFound(f"Ruleset {ruleset_id} not found in campaign {campaign_id}")
@@ -375,7 +370,7 @@ def create_evaluation_group(
 ) -> HttpResponse:
     require(request, CHANGE)
     group = evaluation_group_create(
-        application=_application(application_id),
+        application=application_of(application_id),
         name=body.name,
         parent_id=body.parentId,
         mode=body.evaluationMode,
@@ -394,7 +389,7 @@ def create_evaluation_group(
 def list_evaluation_groups(request: HttpRequest, application_id: int, paging: Query[Paging]) -> HttpResponse:
     """The base group first (``parentId`` 0), then the others as the tree orders them."""
     require(request, VIEW)
-    application = _application(application_id)
+    application = application_of(application_id)
     base_group(application)  # made on first use: the list always shows where new campaigns land
     groups = EvaluationGroup.objects.filter(application=application).order_by(
         F("parent_id").asc(nulls_first=True), "position", "id"
@@ -410,7 +405,7 @@ def list_evaluation_groups(request: HttpRequest, application_id: int, paging: Qu
 )
 def get_evaluation_group(request: HttpRequest, application_id: int, group_id: int) -> HttpResponse:
     require(request, VIEW)
-    return json_response(evaluation_group_json(_group(_application(application_id), group_id)))
+    return json_response(evaluation_group_json(_group(application_of(application_id), group_id)))
 
 
 @router.put(
@@ -423,7 +418,7 @@ def update_evaluation_group(
 ) -> HttpResponse:
     """The base group takes a new name, mode and description only."""
     require(request, CHANGE)
-    group = _group(_application(application_id), group_id)
+    group = _group(application_of(application_id), group_id)
     group = evaluation_group_update(
         group=group,
         name=body.name,
@@ -444,5 +439,5 @@ def update_evaluation_group(
 def delete_evaluation_group(request: HttpRequest, application_id: int, group_id: int) -> HttpResponse:
     """Only an empty group other than the base: move its campaigns and groups out first (400 otherwise)."""
     require(request, CHANGE)
-    evaluation_group_delete(group=_group(_application(application_id), group_id))
+    evaluation_group_delete(group=_group(application_of(application_id), group_id))
     return json_response(None, status=204)

@@ -34,7 +34,7 @@ from patronage.coupons.selectors import CouponFilters, coupon_get, coupons_filte
 from patronage.dataio.models import ImportJob
 from patronage.dataio.services import import_job_create
 from patronage.integration.presenters import ACCOUNT_ID, json_response
-from patronage.workspace.models import Application
+from patronage.management.lookups import application_of, campaign_of, flag
 
 from .access import management_auth, require
 
@@ -175,30 +175,9 @@ class ImportQuery(Schema):
 # ---- helpers -----------------------------------------------------------------------------------------------
 
 
-def _application(application_id: int) -> Application:
-    application = Application.objects.filter(pk=application_id).first()
-    if application is None:
-        message = f"Application {application_id} not found"
-        raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer="query:applicationId")])
-    return application
-
-
-def _campaign(application_id: int, campaign_id: int, *, pointer: str = "query:campaignId") -> Campaign:
-    application = _application(application_id)
-    campaign = (
-        Campaign.objects.select_related("application")
-        .filter(application=application, pk=campaign_id, deleted_at=None)
-        .first()
-    )
-    if campaign is None:
-        message = f"Campaign {campaign_id} not found in application {application_id}"
-        raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer=pointer)])
-    return campaign
-
-
 def _coupon_campaign(application_id: int, campaign_id: int) -> Campaign:
     """A campaign new coupons may go to: the application's, with the feature "coupons"."""
-    campaign = _campaign(application_id, campaign_id)
+    campaign = campaign_of(application_id, campaign_id)
     if FEATURE not in (campaign.features or []):
         message = (
             f"Campaign {campaign_id} ({campaign.name}) does not have the feature {FEATURE!r}: turn it on in "
@@ -208,17 +187,13 @@ def _coupon_campaign(application_id: int, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _flag(text: str) -> bool | None:
-    return None if not text else text.lower() == "true"
-
-
 def _filters(query: DeleteQuery, *, redeemed: str = "") -> CouponFilters:
     return CouponFilters(
         value=query.value,
         exact_match=query.exactMatch,
         batch_id=query.batchId,
-        usable=_flag(query.usable),
-        redeemed=_flag(redeemed),
+        usable=flag(query.usable),
+        redeemed=flag(redeemed),
         valid=query.valid,
         recipient_integration_id=query.recipientIntegrationId,
         referral_id=query.referralId,
@@ -434,7 +409,7 @@ def list_coupons(
 ) -> HttpResponse:
     """Newest first unless ``sort``; ``hasMore`` says whether another page follows."""
     require(request, VIEW)
-    campaign = _campaign(application_id, campaign_id)
+    campaign = campaign_of(application_id, campaign_id)
     rows = coupons_filtered(campaign=campaign, filters=_filters(filters, redeemed=filters.redeemed))
     rows = coupons_sorted(rows, filters.sort)
     page = list(rows[filters.skip : filters.skip + filters.pageSize + 1])
@@ -456,10 +431,10 @@ def export_coupons(request: HttpRequest, application_id: int, filters: Query[Exp
     ...``; with ``valuesOnly`` just ``value``); re-importable. A cell a spreadsheet could run as a formula
     starts with ``'``."""
     require(request, VIEW)
-    application = _application(application_id)
+    application = application_of(application_id)
     campaign = None
     if filters.campaignId is not None:
-        campaign = _campaign(application_id, filters.campaignId)
+        campaign = campaign_of(application_id, filters.campaignId)
     rows = coupons_filtered(campaign=campaign, application=application, filters=_filters(filters))
     rows = coupons_sorted(rows, filters.sort)
     lines = coupons_export_rows(queryset=rows)
@@ -490,7 +465,7 @@ def update_coupon(
     request: HttpRequest, application_id: int, campaign_id: int, coupon_id: int, body: UpdateCoupon
 ) -> HttpResponse:
     require(request, CHANGE)
-    coupon = coupon_get(campaign=_campaign(application_id, campaign_id), coupon_id=coupon_id)
+    coupon = coupon_get(campaign=campaign_of(application_id, campaign_id), coupon_id=coupon_id)
     sent = body.model_fields_set
     data: dict[str, Any] = {
         # PUT-replace: these three become none when left out
@@ -523,7 +498,7 @@ def update_coupon_batch(
     request: HttpRequest, application_id: int, campaign_id: int, body: UpdateCouponBatch
 ) -> HttpResponse:
     require(request, CHANGE)
-    campaign = _campaign(application_id, campaign_id)
+    campaign = campaign_of(application_id, campaign_id)
     sent = body.model_fields_set
     data = {
         field: getattr(body, name)
@@ -559,7 +534,7 @@ def delete_coupon(
     request: HttpRequest, application_id: int, campaign_id: int, coupon_id: int
 ) -> HttpResponse:
     require(request, DELETE)
-    coupon = coupon_get(campaign=_campaign(application_id, campaign_id), coupon_id=coupon_id)
+    coupon = coupon_get(campaign=campaign_of(application_id, campaign_id), coupon_id=coupon_id)
     services.coupon_delete(coupon=coupon, actor=request.user)
     return json_response(None, status=204)
 
@@ -574,6 +549,6 @@ def delete_coupons(
 ) -> HttpResponse:
     """The campaign's coupons matching the filters; all of them without a filter (as Talon.One)."""
     require(request, DELETE)
-    campaign = _campaign(application_id, campaign_id)
+    campaign = campaign_of(application_id, campaign_id)
     services.coupons_delete(campaign=campaign, filters=_filters(filters), actor=request.user)
     return json_response(None, status=204)

@@ -10,15 +10,14 @@ from typing import Any, Literal
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 
-from patronage.campaigns.models import Campaign
 from patronage.core import clock
-from patronage.core.errors import ErrorDetail, NotFound, ValidationFailed
+from patronage.core.errors import ErrorDetail, ValidationFailed
 from patronage.coupons import referrals
 from patronage.coupons.models import MAX_USAGE_LIMIT
 from patronage.coupons.presenters import referral_json
 from patronage.coupons.schemas import Body, ImportOut, ReferralOut
 from patronage.integration.presenters import ACCOUNT_ID, json_response
-from patronage.workspace.models import Application
+from patronage.management.lookups import application_of, campaign_of, flag
 
 from .access import management_auth, require
 from .pagination import MAX_LIMIT, MAX_OFFSET
@@ -81,26 +80,6 @@ class ReferralPage(Schema):
     data: list[ReferralOut]
 
 
-def _application(application_id: int) -> Application:
-    application = Application.objects.filter(pk=application_id).first()
-    if application is None:
-        message = f"Application {application_id} not found"
-        raise NotFound(message, details=[ErrorDetail(NotFound.title, message, pointer="query:applicationId")])
-    return application
-
-
-def _campaign(application_id: int, campaign_id: int) -> Campaign:
-    application = _application(application_id)
-    campaign = Campaign.objects.filter(application=application, pk=campaign_id, deleted_at=None).first()
-    if campaign is None:
-        raise NotFound(f"Campaign {campaign_id} not found in application {application_id}")
-    return campaign
-
-
-def _usable(text: str) -> bool | None:
-    return None if not text else text.lower() == "true"
-
-
 def _sorted(rows: Any, sort: str) -> Any:
     if not sort:
         return rows.order_by("id")
@@ -120,7 +99,7 @@ def list_referrals(
     request: HttpRequest, application_id: int, campaign_id: int, filters: Query[ListQuery]
 ) -> HttpResponse:
     require(request, VIEW)
-    campaign = _campaign(application_id, campaign_id)
+    campaign = campaign_of(application_id, campaign_id)
     rows = referrals.referrals_of(
         campaign.application,
         campaign=campaign,
@@ -128,7 +107,7 @@ def list_referrals(
         created_before=clock.assume_utc(filters.createdBefore),
         created_after=clock.assume_utc(filters.createdAfter),
         valid=filters.valid,
-        usable=_usable(filters.usable),
+        usable=flag(filters.usable),
         advocate=filters.advocate,
     )
     page = list(_sorted(rows, filters.sort)[filters.skip : filters.skip + filters.pageSize + 1])
@@ -149,7 +128,7 @@ def update_referral(
     request: HttpRequest, application_id: int, campaign_id: int, referral_id: int, body: UpdateReferral
 ) -> HttpResponse:
     require(request, CHANGE)
-    referral = referrals.referral_of(_campaign(application_id, campaign_id), referral_id)
+    referral = referrals.referral_of(campaign_of(application_id, campaign_id), referral_id)
     referral = referrals.referral_update(
         referral=referral,
         friend=body.friendProfileIntegrationId or "",
@@ -171,7 +150,7 @@ def delete_referral(
     request: HttpRequest, application_id: int, campaign_id: int, referral_id: int
 ) -> HttpResponse:
     require(request, DELETE)
-    referral = referrals.referral_of(_campaign(application_id, campaign_id), referral_id)
+    referral = referrals.referral_of(campaign_of(application_id, campaign_id), referral_id)
     referrals.referral_delete(referral=referral, actor=request.user)
     return json_response(None, status=204)
 
@@ -198,7 +177,7 @@ def import_referrals(request: HttpRequest, application_id: int, campaign_id: int
     (required), ``startdate``, ``expirydate``, ``limitval`` (default 1), ``attributes`` (a JSON object).
     All or nothing: a bad line refuses the file, each problem names its line. Advocates are not created."""
     require(request, ADD)
-    campaign = _campaign(application_id, campaign_id)
+    campaign = campaign_of(application_id, campaign_id)
     upload = request.FILES.get("upFile")
     if upload is not None:
         source: Any = upload
@@ -230,17 +209,17 @@ def export_referrals(request: HttpRequest, application_id: int, filters: Query[E
     startdate, expirydate, limitval, counter, batchid, importid, attributes``; re-importable. A cell a
     spreadsheet could run as a formula starts with ``'``."""
     require(request, VIEW)
-    application = _application(application_id)
+    application = application_of(application_id)
     campaign = None
     if filters.campaignId is not None:
-        campaign = _campaign(application_id, filters.campaignId)
+        campaign = campaign_of(application_id, filters.campaignId)
     rows = referrals.referrals_of(
         application,
         campaign=campaign,
         created_before=clock.assume_utc(filters.createdBefore),
         created_after=clock.assume_utc(filters.createdAfter),
         valid=filters.valid,
-        usable=_usable(filters.usable),
+        usable=flag(filters.usable),
         batch_id=filters.batchId,
     )
     response = StreamingHttpResponse(
