@@ -19,7 +19,7 @@ from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -35,6 +35,7 @@ from unfold.views import ChangeList
 
 from patronage.campaigns.models import Campaign
 from patronage.core import clock
+from patronage.core.admin_errors import DomainErrorsAsMessages
 from patronage.core.admin_paging import PER_PAGE_VAR, PerPageMixin
 from patronage.core.errors import DomainError
 from patronage.core.money import format_money
@@ -232,7 +233,7 @@ SUMMARY = ["value", "campaign_link", "usage", "discount_usage", "reservations", 
 
 
 @admin.register(Coupon)
-class CouponAdmin(ModelAdmin):
+class CouponAdmin(DomainErrorsAsMessages, ModelAdmin):
     form = CouponForm
     list_display = [
         "code",
@@ -393,19 +394,6 @@ class CouponAdmin(ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Coupon) -> None:
         services.coupon_delete(coupon=obj, actor=request.user)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return redirect(request.get_full_path())
 
     # Actions on the selected rows.
 

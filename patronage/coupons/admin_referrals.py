@@ -35,8 +35,9 @@ from unfold.widgets import (
 
 from patronage.campaigns.models import Campaign
 from patronage.core import clock
+from patronage.core.admin_errors import DomainErrorsAsMessages
 from patronage.core.admin_paging import PER_PAGE_VAR, PerPageMixin
-from patronage.core.errors import DomainError, ValidationFailed
+from patronage.core.errors import ValidationFailed
 
 from . import referrals
 from .models import MAX_USAGE_LIMIT, Referral
@@ -228,7 +229,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Referral)
-class ReferralAdmin(ModelAdmin):
+class ReferralAdmin(DomainErrorsAsMessages, ModelAdmin):
     form = ReferralForm
     list_display = [
         "code_shown",
@@ -311,20 +312,6 @@ class ReferralAdmin(ModelAdmin):
         return format_html('<span class="whitespace-nowrap">{}</span>', self.status(referral))
 
     # --- writes through the services ---------------------------------------------------------------------
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            # What the form could not foresee (a code taken a moment ago): nothing was saved.
-            self.message_user(request, exc.message, messages.ERROR)
-            return redirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Referral, form: Any, change: bool) -> None:
         data = form.cleaned_data

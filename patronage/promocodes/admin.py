@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,8 +19,8 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action
 from unfold.views import ChangeList
 
+from patronage.core.admin_errors import DomainErrorsAsMessages
 from patronage.core.admin_paging import PerPageMixin
-from patronage.core.errors import DomainError
 from patronage.customers.admin import PROFILE_TABS, DrawnProfileTab
 from patronage.customers.models import CustomerProfile
 
@@ -77,7 +77,7 @@ class PromoCodeGroupChangeList(PerPageMixin, ChangeList):
 
 
 @admin.register(PromoCodeGroup)
-class PromoCodeGroupAdmin(ModelAdmin):
+class PromoCodeGroupAdmin(DomainErrorsAsMessages, ModelAdmin):
     form = PromoCodeGroupForm
     list_display = ["name", "environment", "total", "active", "issued", "redeemed"]
     list_display_links = ["name"]
@@ -137,21 +137,6 @@ class PromoCodeGroupAdmin(ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: PromoCodeGroup | None = None) -> list[str]:
         # A code is unique within its environment: moving the group would move its codes.
         return ["environment", "code_counts"] if obj is not None else []
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            # What the form could not foresee (another staff member took the name a moment ago): the
-            # admin's transaction was rolled back, nothing was saved.
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: PromoCodeGroup, form: Any, change: bool) -> None:
         data = form.cleaned_data
